@@ -1,0 +1,105 @@
+"""tf.data input pipelines: train (index-addressed, resumable) and eval (ordered, padded).
+
+The train stream is a pure function of (seed, global element index): element g of the
+stream is unit `index_shuffle(g mod N)` of epoch `g div N`. A run resumed at step s
+therefore starts at element s * global_batch and sees exactly what an uninterrupted
+run would, with no skipping through data. Each host reads only its own slice of every
+global batch.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from capflax.data import sources
+from capflax.data.tokenizer import Vocabulary
+
+tf.config.set_visible_devices([], "GPU")  # TF only feeds the accelerators JAX owns.
+
+
+@dataclasses.dataclass(frozen=True)
+class HostSlice:
+  """Which part of each global batch this process reads."""
+  index: int = 0
+  count: int = 1
+
+
+def _host_elements(start_batch, stop_batch, global_batch: int, host: HostSlice):
+  """Global element indices of this host's share of batches [start_batch, stop_batch)."""
+  local = global_batch // host.count
+  return tf.data.Dataset.range(start_batch, stop_batch).flat_map(
+      lambda b: tf.data.Dataset.range(b * global_batch + host.index * local,
+                                      b * global_batch + (host.index + 1) * local))
+
+
+def _load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
+  data = tf.io.read_file(path)
+  image = tf.io.decode_image(data, channels=3, expand_animations=False)  # [h, w, 3] uint8
+  image = tf.image.resize(image, (image_size, image_size), antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)  # [s, s, 3]
+
+
+def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: int):
+  """Token rows for every (image, caption) pair, and each image's first row and count."""
+  rows = [vocab.encode(c, max_len) for r in records for c in r.captions]
+  counts = np.array([len(r.captions) for r in records], np.int64)
+  first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+  return np.stack(rows), first, counts  # [pairs, max_len + 2], [images], [images]
+
+
+def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_size: int,
+                  max_len: int, global_batch: int, seed: int, start_step: int = 0,
+                  captions_per_image: str = "all", host: HostSlice = HostSlice()):
+  """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
+
+  captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
+  walks every image once per epoch with one of its captions drawn at random.
+  """
+  if global_batch % host.count:
+    raise ValueError(f"global batch {global_batch} is not divisible by {host.count} hosts.")
+  if captions_per_image not in ("all", "one"):
+    raise ValueError(f"data.captions_per_image must be 'all' or 'one', got {captions_per_image!r}.")
+  local = global_batch // host.count
+  tokens, first, counts = encode_captions(records, vocab, max_len)
+  paths = tf.constant([r.path for r in records])
+  pair_image = tf.constant(np.repeat(np.arange(len(records)), counts))
+  tokens, first, counts = tf.constant(tokens), tf.constant(first), tf.constant(counts)
+  units = int(tokens.shape[0]) if captions_per_image == "all" else len(records)
+
+  def element(g):
+    epoch, pos = g // units, g % units
+    unit = tf.random.experimental.index_shuffle(
+        pos, seed=tf.stack([tf.constant(seed, tf.int64), epoch]), max_index=units - 1)
+    if captions_per_image == "all":
+      pair = unit
+    else:
+      pick = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), g]),
+                                         maxval=counts[unit], dtype=tf.int64)
+      pair = first[unit] + pick
+    return {"image": _load_image(paths[pair_image[pair]], image_size), "tokens": tokens[pair]}
+
+  ds = _host_elements(start_step, np.iinfo(np.int64).max, global_batch, host)
+  ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.batch(local, drop_remainder=True).prefetch(2).as_numpy_iterator()
+
+
+def eval_dataset(records: list[sources.Record], *, image_size: int, global_batch: int,
+                 host: HostSlice = HostSlice()):
+  """Every record once, in order, as {'image', 'index': [b] int, 'mask': [b] bool}.
+
+  The last global batch is padded (mask False) so every host runs the same number of
+  batches; `index` points back into `records` for the references.
+  """
+  local = global_batch // host.count
+  num_batches = -(-len(records) // global_batch)
+  paths = tf.constant([r.path for r in records])
+  n = len(records)
+
+  def element(g):
+    index = tf.minimum(g, n - 1)
+    return {"image": _load_image(paths[index], image_size), "index": index, "mask": g < n}
+
+  ds = _host_elements(0, num_batches, global_batch, host)
+  ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.batch(local).prefetch(2).as_numpy_iterator()
