@@ -55,7 +55,7 @@ def train_step(state: TrainState, batch: dict, model, tx) -> tuple[TrainState, d
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+  metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 

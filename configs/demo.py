@@ -7,7 +7,8 @@ CPU. Point it at any folder in the Kaggle Flickr8k layout with --config.data.dir
 import ml_collections
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  """variant 'tiny' (`--config=configs/demo.py:tiny`): a seconds-long smoke run for tests."""
   c = ml_collections.ConfigDict()
   c.seed = 0
 
@@ -41,4 +42,14 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=128, splits=("val", "test"), max_val_images=256, loss_batches=4, num_samples=5))
+  if variant == "tiny":
+    c.data.update(synthetic_images=96, synthetic_image_size=32, image_size=16, max_len=12)
+    c.model.encoder.update(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8)
+    c.model.decoder.update(width=16, depth=1, mlp_dim=32, num_heads=2)
+    c.train.update(batch_size=8, num_steps=6, log_every=2, eval_every=4, checkpoint_every=2,
+                   keep_checkpoints=10)
+    c.optim.warmup_steps = 2
+    c.eval.update(batch_size=16, max_val_images=16, loss_batches=1, num_samples=1)
+  elif variant:
+    raise ValueError(f"configs/demo.py: unknown variant {variant!r} (available: 'tiny').")
   return c

@@ -84,11 +84,12 @@ class ViT(nn.Module):
                 name="embedding")(images)  # [b, h/p, w/p, d]
     b, gh, gw, d = x.shape
     x = x.reshape(b, gh * gw, d)  # [b, n, d]
-    x = x + self.param("pos_embedding", nn.initializers.normal(stddev=1 / np.sqrt(d)),
-                       (1, gh * gw, d)).astype(self.dtype)
     if self.class_token:
       cls = self.param("cls", nn.initializers.zeros, (1, 1, d)).astype(self.dtype)
       x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x], axis=1)  # [b, 1 + n, d]
+    # As in vision_transformer, the class token has a position too (n + 1 rows).
+    x = x + self.param("pos_embedding", nn.initializers.normal(stddev=1 / np.sqrt(d)),
+                       (1, x.shape[1], d)).astype(self.dtype)
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     x = Transformer(self.depth, self.mlp_dim, self.num_heads, self.dropout, self.dtype,
                     name="Transformer")(x, train)

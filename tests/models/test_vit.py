@@ -1,0 +1,49 @@
+import jax
+import jax.numpy as jnp
+import pytest
+
+from capflax.models import vit
+
+
+def _count(module, image_size):
+  shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0),
+                          jnp.zeros((1, image_size, image_size, 3)))
+  return sum(x.size for x in jax.tree.leaves(shapes["params"])), shapes["params"]
+
+
+def test_vit_b16_parameter_count_matches_published():
+  """ViT-B/16 with class token and a 1000-class head has 86,567,656 parameters."""
+  count, _ = _count(vit.ViT(**vit.parse_variant("B/16"), class_token=True, num_classes=1000), 224)
+  assert count == 86_567_656
+
+
+def test_parameter_names_follow_big_vision():
+  _, params = _count(vit.ViT(width=8, depth=1, mlp_dim=16, num_heads=2, patch_size=4,
+                             class_token=True, num_classes=3), 8)
+  names = sorted("/".join(k.key for k in path) for path, _ in
+                 jax.tree_util.tree_flatten_with_path(params)[0])
+  block = "Transformer/encoderblock_0"
+  assert names == sorted([
+      "cls", "embedding/bias", "embedding/kernel", "head/bias", "head/kernel", "pos_embedding",
+      "Transformer/encoder_norm/bias", "Transformer/encoder_norm/scale",
+      f"{block}/LayerNorm_0/bias", f"{block}/LayerNorm_0/scale",
+      f"{block}/LayerNorm_1/bias", f"{block}/LayerNorm_1/scale",
+      f"{block}/MlpBlock_0/Dense_0/bias", f"{block}/MlpBlock_0/Dense_0/kernel",
+      f"{block}/MlpBlock_0/Dense_1/bias", f"{block}/MlpBlock_0/Dense_1/kernel",
+      *(f"{block}/MultiHeadDotProductAttention_0/{p}/{w}"
+        for p in ("query", "key", "value", "out") for w in ("bias", "kernel"))])
+  attention = params["Transformer"]["encoderblock_0"]["MultiHeadDotProductAttention_0"]
+  assert attention["query"]["kernel"].shape == (8, 2, 4)
+  assert attention["out"]["kernel"].shape == (2, 4, 8)
+
+
+def test_output_is_one_token_per_patch():
+  model = vit.ViT(width=8, depth=1, mlp_dim=16, num_heads=2, patch_size=4, class_token=True)
+  images = jnp.ones((2, 12, 16, 3))
+  out, _ = model.init_with_output(jax.random.PRNGKey(0), images)
+  assert out.shape == (2, 3 * 4, 8)
+
+
+def test_unknown_variant_is_named():
+  with pytest.raises(ValueError, match="'X/16'"):
+    vit.parse_variant("X/16")

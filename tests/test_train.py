@@ -1,0 +1,87 @@
+"""End to end: train_and_evaluate on freshly generated data, resume, and 8 devices."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from capflax import train
+from configs import demo
+from tests.conftest import REPO
+
+METRICS = {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider_d", "num_images"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("run"))
+  results = train.train_and_evaluate(demo.get_config("tiny"), workdir)
+  return workdir, results
+
+
+def test_results_json(finished):
+  workdir, results = finished
+  with open(os.path.join(workdir, "results.json")) as f:
+    on_disk = json.load(f)
+  assert on_disk["step"] == 6 and np.isfinite(on_disk["train_loss"])
+  assert set(on_disk["eval"]) == {"val", "test"}
+  for split in ("val", "test"):
+    scores = on_disk["eval"][split]
+    assert METRICS <= set(scores)
+    assert all(0.0 <= scores[k] <= 1.0 for k in ("bleu1", "bleu4", "rouge_l"))
+    with open(os.path.join(workdir, f"captions_{split}.json")) as f:
+      assert len(json.load(f)) == scores["num_images"] > 0
+  assert on_disk["decode"] == {"method": "greedy", "max_len": 13}
+  assert on_disk["eval"] == results["eval"]
+
+
+def test_workdir_holds_vocab_checkpoints_and_tensorboard_events(finished):
+  workdir, _ = finished
+  files = os.listdir(workdir)
+  assert "vocab.json" in files and any(f.startswith("events.out.tfevents") for f in files)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4", "6"]
+
+
+def test_resume_from_a_mid_run_checkpoint_matches_the_uninterrupted_run(finished, tmp_path):
+  workdir, results = finished
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(workdir, resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "6"))
+  os.remove(os.path.join(resumed, "results.json"))
+  again = train.train_and_evaluate(demo.get_config("tiny"), resumed)
+  assert again["step"] == 6
+  assert again["train_loss"] == results["train_loss"]
+  assert again["eval"] == results["eval"]
+
+
+def test_rerun_of_a_finished_run_only_evaluates(finished):
+  workdir, results = finished
+  again = train.train_and_evaluate(demo.get_config("tiny"), workdir)
+  assert again["step"] == 6 and again["eval"] == results["eval"]
+  assert again["train_loss"] == results["train_loss"]
+
+
+def test_base_config_without_data_says_where_to_get_it(tmp_path):
+  from capflax.data.sources import DataError
+  from configs import base
+  with pytest.raises(DataError, match=r"Flickr8k.*--config.data.dir"):
+    train.train_and_evaluate(base.get_config(), str(tmp_path))
+
+
+def test_command_line_on_eight_devices(finished, tmp_path):
+  """`python -m capflax.main` unchanged on 8 forced CPU devices: same losses as 1 device."""
+  workdir, results = finished
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  out = subprocess.run(
+      [sys.executable, "-m", "capflax.main", "--config=configs/demo.py:tiny",
+       f"--workdir={tmp_path}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "on 8 device(s)" in out.stderr
+  assert "test samples" in out.stdout
+  with open(tmp_path / "results.json") as f:
+    sharded = json.load(f)
+  assert sharded["train_loss"] == pytest.approx(results["train_loss"], abs=1e-5)
