@@ -1,0 +1,115 @@
+"""compute_scores: input checks, and agreement with pycocoevalcap on real Flickr8k captions.
+
+The per-image scores of each metric are checked on real text here too, since this is where
+the captions file is read; the per-metric files cover the hand-made edge cases.
+"""
+
+import csv
+import functools
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.rouge.rouge import Rouge
+
+from capflax.metrics import compute_scores
+from capflax.metrics.bleu import bleu
+from capflax.metrics.cider import cider_d
+from capflax.metrics.rouge import rouge_l
+
+CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared/data/flickr8k/captions.txt"
+_NOT_WORD = re.compile(r"[^\w ]|_")  # anything but a letter, digit or space
+
+
+@functools.cache
+def _flickr_captions() -> tuple[tuple[str, ...], ...]:
+  """Captions of each image, in file order: lowercased, punctuation -> space, single-spaced."""
+  by_image = {}
+  with CAPTIONS.open(newline="", encoding="utf-8") as f:
+    for row in csv.DictReader(f):
+      words = _NOT_WORD.sub(" ", row["caption"].lower()).split()
+      by_image.setdefault(row["image"], []).append(" ".join(words))
+  return tuple(tuple(captions) for captions in by_image.values())
+
+
+def leave_one_out(num_images: int | None, i: int) -> tuple[dict, dict]:
+  """Caption i of each image as the hypothesis, the other captions as its references."""
+  if not CAPTIONS.exists():
+    pytest.skip(f"Flickr8k captions not found at {CAPTIONS}")
+  images = _flickr_captions()[:num_images]
+  hyps = {k: captions[i] for k, captions in enumerate(images)}
+  refs = {k: list(captions[:i] + captions[i + 1 :]) for k, captions in enumerate(images)}
+  return hyps, refs
+
+
+def pycoco_scores(hyps: dict, refs: dict) -> dict:
+  """The same dict as compute_scores, from pycocoevalcap, plus its per-image arrays."""
+  res = {k: [h] for k, h in hyps.items()}
+  bleus, bleu_per_image = Bleu(4).compute_score(refs, res, verbose=0)
+  rouge, rouge_per_image = Rouge().compute_score(refs, res)
+  cider, cider_per_image = Cider().compute_score(refs, res)
+  scores = {f"bleu{k + 1}": b for k, b in enumerate(bleus)} | {"rouge_l": rouge, "cider_d": cider}
+  per_image = {"bleu": np.array(bleu_per_image), "rouge_l": rouge_per_image}
+  return scores | {"per_image": per_image | {"cider_d": cider_per_image}}
+
+
+def assert_same_scores(got: dict, want: dict) -> None:
+  for name in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider_d"):
+    assert type(got[name]) is float, name
+    assert got[name] == pytest.approx(want[name], abs=1e-9), name
+
+
+@pytest.mark.parametrize("i", [0, 3])
+def test_matches_pycocoevalcap_on_300_flickr8k_images(i):
+  hyps, refs = leave_one_out(300, i)
+  want = pycoco_scores(hyps, refs)
+  got = compute_scores(hyps, refs)
+  assert_same_scores(got, want)
+  assert got["num_images"] == 300
+
+  keys = list(hyps)
+  hyp_list, ref_list = [hyps[k] for k in keys], [refs[k] for k in keys]
+  want = want["per_image"]
+  np.testing.assert_allclose(bleu(hyp_list, ref_list)[1], want["bleu"], rtol=0, atol=1e-9)
+  np.testing.assert_allclose(rouge_l(hyp_list, ref_list)[1], want["rouge_l"], rtol=0, atol=1e-9)
+  np.testing.assert_allclose(cider_d(hyp_list, ref_list)[1], want["cider_d"], rtol=0, atol=1e-9)
+
+
+def test_matches_pycocoevalcap_on_1000_flickr8k_images():
+  """1000 rather than all 8091 images: pycocoevalcap needs ~6 s for the whole file."""
+  hyps, refs = leave_one_out(1000, 1)
+  assert_same_scores(compute_scores(hyps, refs), pycoco_scores(hyps, refs))
+
+
+def test_irregular_spacing_is_split_like_coco_caption():
+  """ROUGE-L splits on " " (empty tokens count), BLEU and CIDEr-D on any whitespace."""
+  hyps = {"a": "a  dog runs ", "b": "a cat\tsits", "c": "", "d": "two dogs"}
+  refs = {"a": ["a dog runs", " a  dog"], "b": ["a cat sits", "cat"], "c": ["x"],
+          "d": ["two  dogs"]}
+  assert_same_scores(compute_scores(hyps, refs), pycoco_scores(hyps, refs))
+
+
+def test_keys_need_not_be_ordered_alike():
+  hyps = {"x": "a dog runs", "y": "a cat sits on a mat"}
+  refs = {"y": ["a cat on a mat", "cat sits"], "x": ["a dog is running"]}
+  assert_same_scores(compute_scores(hyps, refs), pycoco_scores(hyps, refs))
+
+
+@pytest.mark.parametrize(
+    "hyps, refs, message",
+    [
+        ({"a": "x", "b": "y"}, {"a": ["x"]}, "'b' has no references"),
+        ({"a": "x"}, {"a": ["x"], "c": ["y"]}, "'c' has no hypothesis"),
+        ({"a": "x"}, {"a": []}, "references for key 'a'"),
+        ({"a": "x"}, {"a": "x"}, "references for key 'a'"),
+        ({"a": ["x"]}, {"a": ["x"]}, "hypothesis for key 'a' must be a str"),
+        ({}, {}, "no hypotheses"),
+    ],
+)
+def test_rejects_mismatched_inputs(hyps, refs, message):
+  with pytest.raises(ValueError, match=message) as error:
+    compute_scores(hyps, refs)
+  assert "\n" not in str(error.value)
