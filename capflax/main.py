@@ -1,5 +1,7 @@
 """capflax entry point: `python -m capflax.main --config=configs/demo.py --workdir=DIR`."""
 
+import logging as pylogging
+
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -15,9 +17,17 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and result
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+class _QuietOrbax(pylogging.Filter):
+  """Drops orbax's dozen INFO lines per checkpoint from the training log; warnings pass."""
+
+  def filter(self, record):
+    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  logging.get_absl_handler().addFilter(_QuietOrbax())
   logging.info("JAX process %d of %d; local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   logging.info("All devices: %s", jax.devices())

@@ -20,7 +20,7 @@ import optax
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from capflax import checkpoint, evaluation, losses, optim, sharding
+from capflax import checkpoint, evaluation, losses, optim, run_files, sharding
 from capflax.data import dataset, pipeline
 from capflax.models import captioner
 
@@ -59,13 +59,6 @@ def train_step(state: TrainState, batch: dict, model, tx) -> tuple[TrainState, d
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def _write_json(path: str, obj) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the results."""
   start_time = time.time()
@@ -73,6 +66,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   splits = dataset.load_splits(config, workdir)
   vocab = dataset.vocabulary(config, workdir, splits["train"])
   lead = jax.process_index() == 0
+  if lead:
+    run_files.save_config(workdir, config)
   writer = metric_writers.create_default_writer(workdir, just_logging=not lead)
 
   mesh = sharding.make_mesh()
@@ -136,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                               train_loss)
   results["wall_time_s"] = time.time() - start_time
   if lead:
-    _write_json(os.path.join(workdir, "results.json"), results)
+    run_files.write_json(os.path.join(workdir, run_files.RESULTS), results)
   writer.flush()
   return results
 
@@ -153,7 +148,7 @@ def _validate(config, params, model, generate, records, vocab, mesh, writer, ste
 
 def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss):
   """Greedy captions and metrics for each split in `config.eval.splits`, written to disk."""
-  results_path = os.path.join(workdir, "results.json")
+  results_path = os.path.join(workdir, run_files.RESULTS)
   if train_loss is None and os.path.exists(results_path):  # Rerun of a finished run.
     with open(results_path) as f:
       train_loss = json.load(f).get("train_loss")
@@ -168,7 +163,7 @@ def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, work
     writer.write_scalars(step, {f"{split}/{k}": v for k, v in scores.items() if k != "num_images"})
     logging.info("%s: %s", split, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     if jax.process_index() == 0:
-      _write_json(os.path.join(workdir, f"captions_{split}.json"), captions)
+      run_files.write_json(os.path.join(workdir, f"captions_{split}.json"), captions)
       print(f"\n{split} samples (step {step}):\n"
             + evaluation.sample_table(captions, records, config.eval.num_samples))
       print(f"{split} metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))

@@ -37,7 +37,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       grad_clip_norm=1.0))
 
   c.train = ml_collections.ConfigDict(dict(
-      batch_size=64, num_steps=1200, log_every=50, eval_every=400, checkpoint_every=400,
+      batch_size=64, num_steps=1000, log_every=50, eval_every=500, checkpoint_every=500,
       keep_checkpoints=2))
 
   c.eval = ml_collections.ConfigDict(dict(

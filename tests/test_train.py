@@ -85,3 +85,12 @@ def test_command_line_on_eight_devices(finished, tmp_path):
   with open(tmp_path / "results.json") as f:
     sharded = json.load(f)
   assert sharded["train_loss"] == pytest.approx(results["train_loss"], abs=1e-5)
+
+
+def test_workdir_describes_its_run(finished):
+  from capflax import run_files
+  workdir, _ = finished
+  config = run_files.load_config(workdir)
+  assert config.to_dict() == json.loads(demo.get_config("tiny").to_json())
+  with pytest.raises(FileNotFoundError, match="not-a-workdir.*capflax workdir"):
+    run_files.load_config(os.path.join(workdir, "not-a-workdir"))
