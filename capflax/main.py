@@ -1,12 +1,14 @@
 """capflax entry point: `python -m capflax.main --config=configs/demo.py --workdir=DIR`."""
 
 import logging as pylogging
+import sys
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from capflax import train
+from capflax.data.sources import DataError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -32,7 +34,10 @@ def main(argv):
                jax.process_count(), jax.local_devices())
   logging.info("All devices: %s", jax.devices())
   logging.info("Config:\n%s", FLAGS.config)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except DataError as e:  # The user's data, not our code: the message says it all.
+    sys.exit(f"capflax: {e}")
 
 
 if __name__ == "__main__":

@@ -71,9 +71,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = metric_writers.create_default_writer(workdir, just_logging=not lead)
 
   mesh = sharding.make_mesh()
-  if config.train.batch_size % mesh.size:
-    raise ValueError(f"train.batch_size {config.train.batch_size} is not divisible by the "
-                     f"{mesh.size} devices.")
+  for part in ("train", "eval"):
+    if config[part].batch_size % mesh.size:
+      raise ValueError(f"{part}.batch_size {config[part].batch_size} is not divisible by the "
+                       f"{mesh.size} devices.")
   total_steps = config.train.num_steps
   model = captioner.build(config, len(vocab))
   tx = optim.make(config, total_steps)
