@@ -66,10 +66,14 @@ def test_rerun_of_a_finished_run_only_evaluates(finished):
 
 
 def test_base_config_without_data_says_where_to_get_it(tmp_path):
-  from capflax.data.sources import DataError
-  from configs import base
-  with pytest.raises(DataError, match=r"Flickr8k.*--config.data.dir"):
-    train.train_and_evaluate(base.get_config(), str(tmp_path))
+  out = subprocess.run(
+      [sys.executable, "-m", "capflax.main", "--config=configs/base.py", f"--workdir={tmp_path}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 1
+  assert "Traceback" not in out.stderr
+  assert out.stderr.strip().splitlines()[-1].startswith(
+      "capflax: config.data.dir is not set. Download Flickr8k")
+  assert "--config.data.dir=DIR" in out.stderr
 
 
 def test_command_line_on_eight_devices(finished, tmp_path):
