@@ -8,6 +8,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 
 from capflax.metrics import ngrams
 from capflax.metrics.bleu import bleu
+from tests.metrics.pycoco import assert_matches_reference
 
 # (hypothesis, references): edge cases for clipping, brevity and the 'closest' length.
 CASES = [
@@ -26,30 +27,15 @@ CASES = [
 ]
 
 
-def pycoco_bleu(hyps, refs):
-  gts = {i: list(r) for i, r in enumerate(refs)}
-  res = {i: [h] for i, h in enumerate(hyps)}
-  corpus, per_image = Bleu(4).compute_score(gts, res, verbose=0)
-  return np.array(corpus), np.array(per_image)
-
-
 def test_matches_pycocoevalcap_on_edge_cases():
-  hyps, refs = zip(*CASES)
-  corpus, per_image = bleu(hyps, refs)
-  want_corpus, want_per_image = pycoco_bleu(hyps, refs)
-  assert per_image.shape == (4, len(CASES))
-  np.testing.assert_allclose(corpus, want_corpus, rtol=0, atol=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  assert_matches_reference(bleu, Bleu(4), *zip(*CASES))
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_matches_pycocoevalcap_on_each_case_alone(case):
   """Alone, each case is also the whole corpus, so the corpus brevity penalty is its own."""
   hyp, refs = CASES[case]
-  corpus, per_image = bleu([hyp], [refs])
-  want_corpus, want_per_image = pycoco_bleu([hyp], [refs])
-  np.testing.assert_allclose(corpus, want_corpus, rtol=0, atol=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  assert_matches_reference(bleu, Bleu(4), [hyp], [refs])
 
 
 def test_values_derived_by_hand():

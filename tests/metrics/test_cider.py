@@ -5,6 +5,7 @@ import pytest
 from pycocoevalcap.cider.cider import Cider
 
 from capflax.metrics.cider import cider_d
+from tests.metrics.pycoco import assert_matches_reference, word_salad
 
 # (hypothesis, references); document frequencies come from all of them together.
 CASES = [
@@ -23,34 +24,14 @@ CASES = [
 ]
 
 
-def pycoco_cider(hyps, refs):
-  gts = {i: list(r) for i, r in enumerate(refs)}
-  res = {i: [h] for i, h in enumerate(hyps)}
-  return Cider().compute_score(gts, res)
-
-
 def test_matches_pycocoevalcap_on_edge_cases():
-  hyps, refs = zip(*CASES)
-  corpus, per_image = cider_d(hyps, refs)
-  want_corpus, want_per_image = pycoco_cider(hyps, refs)
-  assert per_image.shape == (len(CASES),)
-  assert corpus == pytest.approx(want_corpus, abs=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  assert_matches_reference(cider_d, Cider(), *zip(*CASES))
 
 
 def test_matches_pycocoevalcap_on_random_word_salad():
   """Small vocabularies make n-grams shared across images, so df and clipping matter."""
-  rng = np.random.default_rng(1)
-
-  def sentence():
-    return " ".join(rng.choice(list("abcdef"), rng.integers(1, 15)))
-
-  hyps = [sentence() for _ in range(80)]
-  refs = [[sentence() for _ in range(rng.integers(1, 7))] for _ in hyps]
-  corpus, per_image = cider_d(hyps, refs)
-  want_corpus, want_per_image = pycoco_cider(hyps, refs)
-  assert corpus == pytest.approx(want_corpus, abs=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  hyps, refs = word_salad(1, "abcdef", 15, 80, 7)
+  assert_matches_reference(cider_d, Cider(), hyps, refs)
 
 
 def test_value_derived_by_hand():

@@ -1,10 +1,10 @@
 """ROUGE-L against pycocoevalcap (the independent reference) and against a hand-derived LCS."""
 
-import numpy as np
 import pytest
 from pycocoevalcap.rouge.rouge import Rouge
 
 from capflax.metrics.rouge import rouge_l
+from tests.metrics.pycoco import assert_matches_reference, word_salad
 
 LONG = " ".join(f"w{i % 23}" for i in range(70))  # > 64 tokens: the Python-int LCS path
 
@@ -26,34 +26,14 @@ CASES = [
 ]
 
 
-def pycoco_rouge(hyps, refs):
-  gts = {i: list(r) for i, r in enumerate(refs)}
-  res = {i: [h] for i, h in enumerate(hyps)}
-  return Rouge().compute_score(gts, res)
-
-
 def test_matches_pycocoevalcap_on_edge_cases():
-  hyps, refs = zip(*CASES)
-  mean, per_image = rouge_l(hyps, refs)
-  want_mean, want_per_image = pycoco_rouge(hyps, refs)
-  assert per_image.shape == (len(CASES),)
-  assert mean == pytest.approx(want_mean, abs=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  assert_matches_reference(rouge_l, Rouge(), *zip(*CASES))
 
 
 def test_matches_pycocoevalcap_on_random_word_salad():
   """Small vocabularies make many ties and repeats, the cases where an LCS goes wrong."""
-  rng = np.random.default_rng(0)
-
-  def sentence():
-    return " ".join(rng.choice(list("abcde"), rng.integers(1, 80)))
-
-  hyps = [sentence() for _ in range(60)]
-  refs = [[sentence() for _ in range(rng.integers(1, 6))] for _ in hyps]
-  mean, per_image = rouge_l(hyps, refs)
-  want_mean, want_per_image = pycoco_rouge(hyps, refs)
-  assert mean == pytest.approx(want_mean, abs=1e-9)
-  np.testing.assert_allclose(per_image, want_per_image, rtol=0, atol=1e-9)
+  hyps, refs = word_salad(0, "abcde", 80, 60, 6)
+  assert_matches_reference(rouge_l, Rouge(), hyps, refs)
 
 
 def test_value_derived_by_hand():
