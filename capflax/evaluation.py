@@ -5,12 +5,14 @@ import functools
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from jax.experimental import multihost_utils
+from PIL import Image
 
 from capflax import decode, losses, sharding
 from capflax.data import pipeline, sources
-from capflax.data.tokenizer import Vocabulary, words
-from capflax.metrics import compute_scores
+from capflax.data.tokenizer import UNK_ID, Vocabulary
+from capflax.metrics.coco import coco_scores
 from capflax.models import captioner
 
 
@@ -18,32 +20,89 @@ def host_slice() -> pipeline.HostSlice:
   return pipeline.HostSlice(jax.process_index(), jax.process_count())
 
 
-def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh):
-  """jitted (params, images [b, s, s, 3] uint8) -> greedy tokens [b, max_len + 1]."""
-  model = captioner.build(config, vocab_size, decode=True)
-  steps = config.data.max_len + 1  # Words, then EOS.
+def decode_settings(config: ml_collections.ConfigDict) -> dict:
+  """`config.decode` resolved and checked: max_len 0 means data.max_len + 1 (words + EOS)."""
+  d = config.decode.to_dict()
+  limit = config.data.max_len + 1
+  d["max_len"] = d["max_len"] or limit
+  if not 1 <= d["max_len"] <= limit:
+    raise ValueError(f"decode.max_len must be in 1..{limit} (data.max_len + 1), "
+                     f"got {d['max_len']}.")
+  if d["method"] not in ("greedy", "beam", "sample"):
+    raise ValueError(f"decode.method must be 'greedy', 'beam' or 'sample', got {d['method']!r}.")
+  if d["beam_size"] < 1:
+    raise ValueError(f"decode.beam_size must be >= 1, got {d['beam_size']}.")
+  return d
+
+
+def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
+                  num_return: int = 1, cached: bool = True):
+  """jitted (variables, images [b, s, s, 3] uint8, rng) -> tokens [b, num_return, max_len].
+
+  `variables` holds `params` and `batch_stats` (empty unless the encoder has BatchNorm).
+
+  Searches as `config.decode` says. `cached=False` reruns the decoder over the whole token
+  buffer (fixed length, causally masked) at every step instead of using the KV cache: the
+  reference the cache is tested and timed against.
+  """
+  d = decode_settings(config)
+  rules = decode.Constraints(min_len=d["min_len"], no_repeat_ngram_size=d["no_repeat_ngram_size"],
+                             banned=(UNK_ID,) if d["ban_unk"] else ())
+  if d["method"] == "greedy" and num_return != 1:
+    raise ValueError(f"greedy decoding returns one caption per image, not {num_return}.")
+  if d["method"] == "beam" and num_return > d["beam_size"]:
+    raise ValueError(f"num_return {num_return} exceeds decode.beam_size {d['beam_size']}.")
+  model = captioner.build(config, vocab_size, decode=cached)
+  steps = d["max_len"]
   Captioner = type(model)
 
-  def generate(params, images):
-    memory = model.apply({"params": params}, images, method=Captioner.encode)  # [b, n, d]
-    b = images.shape[0]
+  def first_cache(params, memory):
+    """The state `tokens_to_logits` starts from, for a batch of image tokens [b, n, d]."""
+    if not cached:
+      return {"memory": memory, "tokens": jnp.zeros(memory.shape[:1] + (steps,), jnp.int32)}
     # A full-length call allocates the self-attention caches and fills the cross-attention ones.
-    _, variables = model.apply({"params": params}, memory, jnp.zeros((b, steps + 1), jnp.int32),
+    _, variables = model.apply({"params": params}, memory,
+                               jnp.zeros((memory.shape[0], steps + 1), jnp.int32),
                                method=Captioner.decode, mutable=["cache"])
+    return variables["cache"]
 
-    def tokens_to_logits(tokens, position, cache):
+  def make_tokens_to_logits(params):
+    def with_cache(tokens, position, cache):
+      # The cross-attention reads the image's keys/values from the cache: no memory needed.
       logits, variables = model.apply(
-          {"params": params, "cache": cache}, memory, tokens[:, None], position[None],
+          {"params": params, "cache": cache}, None, tokens[:, None], position[None],
           method=Captioner.decode, mutable=["cache"])
-      return logits[:, 0], variables["cache"]  # [b, vocab]
+      return logits[:, 0], variables["cache"]  # [n, vocab]
 
-    return decode.greedy(tokens_to_logits, variables["cache"], b, steps)
+    def recomputed(tokens, position, state):
+      prefix = state["tokens"].at[:, position].set(tokens)  # [n, steps]
+      logits = model.apply({"params": params}, state["memory"], prefix,
+                           method=Captioner.decode)  # [n, steps, vocab]
+      return logits[:, position], state | {"tokens": prefix}
+
+    return with_cache if cached else recomputed
+
+  def generate(variables, images, rng):
+    memory = model.apply(variables, images, method=Captioner.encode)  # [b, n, d]
+    params = variables["params"]
+    b = images.shape[0]
+    fn, cache = make_tokens_to_logits(params), first_cache(params, memory)
+    if d["method"] == "beam":
+      tokens, _ = decode.beam_search(fn, cache, b, steps, d["beam_size"], d["alpha"], rules)
+      return tokens[:, :num_return]  # [b, R, T]
+    if d["method"] == "greedy":
+      return decode.greedy(fn, cache, b, steps, rules)[:, None]  # [b, 1, T]
+    many = jax.tree.map(lambda x: x if x.ndim == 0 else jnp.repeat(x, num_return, 0), cache)
+    tokens = decode.sample(fn, many, b * num_return, steps, rng, d["temperature"], d["top_k"],
+                           d["top_p"], rules)  # [b * R, T]
+    return tokens.reshape(b, num_return, steps)
 
   batch = sharding.batch_sharding(mesh)
-  return jax.jit(generate, in_shardings=(sharding.replicated(mesh), batch), out_shardings=batch)
+  replicated = sharding.replicated(mesh)
+  return jax.jit(generate, in_shardings=(replicated, batch, replicated), out_shardings=batch)
 
 
-def caption_records(generate, params, records: list[sources.Record], vocab: Vocabulary,
+def caption_records(generate, variables, records: list[sources.Record], vocab: Vocabulary,
                     config: ml_collections.ConfigDict, mesh) -> dict[str, str]:
   """filename -> generated caption, for every record exactly once (all hosts agree)."""
   global_batch = config.eval.batch_size
@@ -52,37 +111,36 @@ def caption_records(generate, params, records: list[sources.Record], vocab: Voca
                                   global_batch=global_batch, host=host_slice())
   for b, batch in enumerate(batches):
     images = sharding.global_batch({"image": batch["image"]}, mesh)["image"]
-    tokens = multihost_utils.process_allgather(generate(params, images), tiled=True)  # [B, T]
+    rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), b)  # Used by sampling only.
+    tokens = generate(variables, images, rng)[:, 0]  # [B, T]
+    tokens = multihost_utils.process_allgather(tokens, tiled=True)
     for row, element in enumerate(range(b * global_batch, (b + 1) * global_batch)):
       if element < len(records):  # Rows past the end are padding.
         captions[records[element].filename] = vocab.decode(tokens[row])
   return captions
 
 
-def references(records: list[sources.Record]) -> dict[str, list[str]]:
-  """Reference captions normalised the way generated ones are written."""
-  return {r.filename: [" ".join(words(c)) for c in r.captions] for r in records}
-
-
-def score(captions: dict[str, str], records: list[sources.Record]) -> dict:
-  refs = references(records)
-  return compute_scores(captions, {k: refs[k] for k in captions})
+def score(captions: dict[str, str], records: list[sources.Record],
+          with_meteor: bool = False) -> dict:
+  """coco-caption's numbers: captions and raw references PTB-tokenised, then scored."""
+  refs = {r.filename: r.captions for r in records}
+  return coco_scores(captions, {k: refs[k] for k in captions}, with_meteor)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _loss_sums(params, batch, model):
-  logits = model.apply({"params": params}, batch["image"], batch["tokens"][:, :-1])
+def _loss_sums(variables, batch, model):
+  logits = model.apply(variables, batch["image"], batch["tokens"][:, :-1])
   return losses.token_cross_entropy(logits, batch["tokens"][:, 1:])
 
 
-def mean_loss(params, model, records, vocab, config, mesh, num_batches: int) -> float:
+def mean_loss(variables, model, records, vocab, config, mesh, num_batches: int) -> float:
   """Teacher-forced loss on a fixed sample of (image, caption) pairs."""
   stream = pipeline.train_dataset(
       records, vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=config.eval.batch_size, seed=config.seed + 1, host=host_slice())
   total = count = 0.0
   for _ in range(num_batches):
-    s, n = _loss_sums(params, sharding.global_batch(next(stream), mesh), model)
+    s, n = _loss_sums(variables, sharding.global_batch(next(stream), mesh), model)
     total, count = total + float(s), count + float(n)
   return total / max(count, 1.0)
 
@@ -94,3 +152,20 @@ def sample_table(captions: dict[str, str], records: list[sources.Record], n: int
     lines.append(f"{r.filename}\n  generated: {captions[r.filename]}")
     lines.extend(f"  reference: {c}" for c in r.captions)
   return "\n".join(lines)
+
+
+def write_samples(writer, step: int, prefix: str, captions: dict[str, str],
+                  records: list[sources.Record], n: int, size: int = 160) -> None:
+  """The first n images of `records` with their generated and reference captions, to
+  TensorBoard: `prefix`/sample_images, and `prefix`/sample_captions in the same order."""
+  chosen = records[:n]
+  if not chosen:
+    return
+  photos = []
+  for r in chosen:
+    with Image.open(r.path) as image:
+      photos.append(np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR)))
+  writer.write_images(step, {f"{prefix}/sample_images": np.stack(photos)})  # [n, size, size, 3]
+  rows = [f"**{i}. {r.filename}**: {captions[r.filename]}  \n"
+          + "  \n".join(f"- {c}" for c in r.captions) for i, r in enumerate(chosen)]
+  writer.write_texts(step, {f"{prefix}/sample_captions": "\n\n".join(rows)})

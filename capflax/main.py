@@ -9,6 +9,7 @@ from ml_collections import config_flags
 
 from capflax import train
 from capflax.data.sources import DataError
+from capflax.models.pretrained import CheckpointError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -36,7 +37,7 @@ def main(argv):
   logging.info("Config:\n%s", FLAGS.config)
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except DataError as e:  # The user's data, not our code: the message says it all.
+  except (DataError, CheckpointError) as e:  # The user's files, not our code: the message says all.
     sys.exit(f"capflax: {e}")
 
 

@@ -17,13 +17,31 @@ def _decay_mask(params):
   """Weight decay on matrices and kernels only: not on biases, norms or embeddings."""
   def decays(path, leaf):
     names = {getattr(k, "key", "") for k in path}
-    return leaf.ndim >= 2 and not names & {"embed", "pos_embedding", "cls"}
+    stacked = "encoderblock" in names  # nn.scan's blocks (model.scan) carry a leading [depth].
+    return leaf.ndim - stacked >= 2 and not names & {"embed", "pos_embedding", "cls"}
   return jax.tree_util.tree_map_with_path(decays, params)
 
 
+def _part(params):
+  """'encoder' for the image encoder's parameters, 'rest' for the bridge and decoder."""
+  return {k: jax.tree.map(lambda _, k=k: "encoder" if k == "encoder" else "rest", v)
+          for k, v in params.items()}
+
+
 def make(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """AdamW on the clipped global gradient; the encoder frozen or at `encoder_lr_mult` x lr.
+
+  A frozen encoder gets no optimizer state and zero updates, so its parameters stay
+  bit-identical.
+  """
   o = config.optim
+  lr = schedule(config, total_steps)
+
+  def adamw(mult):
+    return optax.adamw(lr if mult == 1 else lambda step: mult * lr(step), b1=o.b1, b2=o.b2,
+                       weight_decay=o.weight_decay, mask=_decay_mask)
+
+  encoder = optax.set_to_zero() if config.model.encoder.frozen else adamw(o.encoder_lr_mult)
   return optax.chain(
       optax.clip_by_global_norm(o.grad_clip_norm) if o.grad_clip_norm else optax.identity(),
-      optax.adamw(schedule(config, total_steps), b1=o.b1, b2=o.b2, weight_decay=o.weight_decay,
-                  mask=_decay_mask))
+      optax.multi_transform({"encoder": encoder, "rest": adamw(1.0)}, _part))

@@ -21,42 +21,57 @@ from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
 from capflax import checkpoint, evaluation, losses, optim, run_files, sharding
-from capflax.data import dataset, pipeline
-from capflax.models import captioner
+from capflax.data import augment, dataset, pipeline
+from capflax.models import captioner, pretrained
 
 
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array
   params: Any
+  batch_stats: Any  # BatchNorm running statistics ({} for encoders without BatchNorm).
   opt_state: Any
   rng: jax.Array  # Raw uint32 key: checkpointable as a plain array.
+
+  @property
+  def variables(self) -> dict:
+    """What `model.apply` takes for evaluation and decoding."""
+    return {"params": self.params, "batch_stats": self.batch_stats}
 
 
 def init_state(config, model, tx, rng) -> TrainState:
   images = jnp.zeros((1, config.data.image_size, config.data.image_size, 3), jnp.uint8)
   tokens = jnp.zeros((1, config.data.max_len + 1), jnp.int32)
   params_rng, state_rng = jax.random.split(rng)
-  params = model.init({"params": params_rng}, images, tokens)["params"]
-  return TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
+  variables = model.init({"params": params_rng}, images, tokens)
+  params = variables["params"]
+  return TrainState(step=jnp.array(0, jnp.int32), params=params,
+                    batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
                     rng=state_rng)
 
 
 def train_step(state: TrainState, batch: dict, model, tx) -> tuple[TrainState, dict]:
-  """One AdamW step on the mean token cross-entropy of the global batch."""
+  """One AdamW step on the mean token cross-entropy of the global batch.
+
+  BatchNorm statistics are means over the global batch: under `jax.jit` with the batch
+  sharded along `data`, XLA reduces them across devices.
+  """
   dropout_rng = jax.random.fold_in(state.rng, state.step)
 
   def loss_fn(params):
-    logits = model.apply({"params": params}, batch["image"], batch["tokens"][:, :-1], train=True,
-                         rngs={"dropout": dropout_rng})  # [b, l, vocab]
+    logits, updated = model.apply(
+        {"params": params, "batch_stats": state.batch_stats}, batch["image"],
+        batch["tokens"][:, :-1], train=True, rngs={"dropout": dropout_rng},
+        mutable=["batch_stats"])  # [b, l, vocab]
     total, count = losses.token_cross_entropy(logits, batch["tokens"][:, 1:])
-    return total / jnp.maximum(count, 1.0)
+    return total / jnp.maximum(count, 1.0), updated.get("batch_stats", {})
 
-  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                       opt_state=opt_state), metrics
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -90,6 +105,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                          abstract, state_sharding))
   if state is None:
     state = jax.jit(init, out_shardings=state_sharding)(rng)  # Created in place, already sharded.
+    if config.model.encoder.init_from:  # Fresh runs only: a resumed run has its own weights.
+      state = state.replace(params=pretrained.load_encoder(config, state.params))
     parameter_overview.log_parameter_overview(state.params)
     writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
   start_step = int(state.step)
@@ -103,7 +120,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=config.train.batch_size, seed=config.seed, start_step=start_step,
-      captions_per_image=config.data.captions_per_image, host=evaluation.host_slice())
+      captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
+      augment=augment.Augment.from_config(config.data.augment))
   progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
                                              every_secs=30)
   window: list[dict] = []
@@ -123,7 +141,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()}
                            | {"train/lr": float(lr_schedule(step - 1))})
     if step % config.train.eval_every == 0 and step != total_steps:
-      _validate(config, state.params, model, generate, splits["val"], vocab, mesh, writer, step)
+      _validate(config, state.variables, model, generate, splits["val"], vocab, mesh, writer, step)
     if step % config.train.checkpoint_every == 0 or step == total_steps:
       checkpoint.save(mngr, state)
   mngr.wait_until_finished()
@@ -137,32 +155,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
-def _validate(config, params, model, generate, records, vocab, mesh, writer, step):
-  """Periodic validation: teacher-forced loss and greedy metrics on a val subset."""
-  loss = evaluation.mean_loss(params, model, records, vocab, config, mesh, config.eval.loss_batches)
+def _validate(config, variables, model, generate, records, vocab, mesh, writer, step):
+  """Periodic validation: teacher-forced loss and `config.decode` metrics on a val subset."""
+  loss = evaluation.mean_loss(variables, model, records, vocab, config, mesh,
+                              config.eval.loss_batches)
   subset = records[:config.eval.max_val_images]
-  scores = evaluation.score(evaluation.caption_records(generate, params, subset, vocab, config,
-                                                       mesh), subset)
+  captions = evaluation.caption_records(generate, variables, subset, vocab, config, mesh)
+  scores = evaluation.score(captions, subset)
   writer.write_scalars(step, {"val/loss": loss} | {f"val/{k}": v for k, v in scores.items()
                                                    if k != "num_images"})
+  evaluation.write_samples(writer, step, "val", captions, subset, config.eval.num_samples)
 
 
 def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss):
-  """Greedy captions and metrics for each split in `config.eval.splits`, written to disk."""
+  """Captions (`config.decode`) and metrics for each split in `config.eval.splits`, on disk."""
   results_path = os.path.join(workdir, run_files.RESULTS)
   if train_loss is None and os.path.exists(results_path):  # Rerun of a finished run.
     with open(results_path) as f:
       train_loss = json.load(f).get("train_loss")
   step = int(state.step)
   results = {"step": step, "train_loss": train_loss, "eval": {},
-             "decode": {"method": "greedy", "max_len": config.data.max_len + 1}}
+             "decode": evaluation.decode_settings(config)}
   for split in config.eval.splits:
     records = splits[split]
-    captions = evaluation.caption_records(generate, state.params, records, vocab, config, mesh)
+    captions = evaluation.caption_records(generate, state.variables, records, vocab, config, mesh)
     scores = evaluation.score(captions, records)
     results["eval"][split] = scores
     writer.write_scalars(step, {f"{split}/{k}": v for k, v in scores.items() if k != "num_images"})
     logging.info("%s: %s", split, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    evaluation.write_samples(writer, step, split, captions, records, config.eval.num_samples)
     if jax.process_index() == 0:
       run_files.write_json(os.path.join(workdir, f"captions_{split}.json"), captions)
       print(f"\n{split} samples (step {step}):\n"

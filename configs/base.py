@@ -22,4 +22,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.update(batch_size=256, num_steps=20_000, log_every=100, eval_every=2000,
                  checkpoint_every=1000, keep_checkpoints=3)
   c.eval.update(batch_size=256, max_val_images=1000, loss_batches=20, num_samples=5)
+  c.decode.update(method="beam", beam_size=3, alpha=0.6)
   return c

@@ -22,19 +22,34 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.data.max_len = 28  # Words per caption; longer captions are cut.
   c.data.min_count = 5
   c.data.captions_per_image = "all"  # 'all' (image, caption) pairs per epoch, or 'one'.
+  c.data.layout = ""  # '' detects it: 'kaggle', 'original' (Illinois release) or 'karpathy'.
+  # Or 'tfds:coco_captions': a prepared TFDS data set under tfds_data_dir ('': TFDS's default),
+  # exported once to data.dir ('': WORKDIR/tfds_export) for the index-addressed pipeline.
+  c.data.tfds_data_dir = ""
+  c.data.on_bad_example = "error"  # 'error': list every problem and stop; 'skip': log, go on.
+  # Train-time augmentation, a function of (seed, example index); off by default. Captions
+  # naming left or right are never flipped.
+  c.data.augment = ml_collections.ConfigDict(dict(
+      crop_min_area=1.0,  # Random resized crop keeping >= this fraction of the image; 1: off.
+      color_jitter=0.0,  # Max relative change of brightness, contrast, saturation; 0: off.
+      flip=False))  # Horizontal flip with probability 1/2.
 
   c.model = ml_collections.ConfigDict()
-  c.model.dtype = "float32"
+  c.model.dtype = "float32"  # Compute dtype; parameters stay float32.
+  c.model.remat = False  # Recompute each Transformer block's activations in the backward pass.
+  c.model.scan = False  # ViT encoder blocks as one nn.scan: stacked parameters, one compile.
+  # name: 'vit' | 'resnet' (v1.5, BatchNorm) | 'bit' (ResNetV2); variant: 'B/16', '50', 'R50x1'
+  # (empty for 'vit': the sizes below). init_from: a public .npz (see README "Encoders").
   c.model.encoder = ml_collections.ConfigDict(dict(
       name="vit", variant="", width=128, depth=3, mlp_dim=512, num_heads=4, patch_size=8,
-      class_token=False, num_classes=0, dropout=0.0))
+      class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False))
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,
       dropout=0.1))
 
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, warmup_steps=100, end_lr_fraction=0.01, b1=0.9, b2=0.98, weight_decay=0.01,
-      grad_clip_norm=1.0))
+      grad_clip_norm=1.0, encoder_lr_mult=1.0))
 
   c.train = ml_collections.ConfigDict(dict(
       batch_size=64, num_steps=1000, log_every=50, eval_every=500, checkpoint_every=500,
@@ -42,6 +57,13 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=128, splits=("val", "test"), max_val_images=256, loss_batches=4, num_samples=5))
+  # Caption search of evaluations in training, `capflax.evaluate` and `capflax.predict`.
+  c.decode = ml_collections.ConfigDict(dict(
+      method="greedy",  # 'greedy' | 'beam' | 'sample'
+      beam_size=4, alpha=0.6,  # beam: width, GNMT length penalty ((5 + len) / 6) ** alpha
+      max_len=0,  # Tokens generated, EOS included; 0: data.max_len + 1.
+      min_len=1, no_repeat_ngram_size=0, ban_unk=True,  # every method; 1: never empty
+      temperature=1.0, top_k=0, top_p=1.0))  # sample: 0 / 1.0 turn top-k / top-p off
   if variant == "tiny":
     c.data.update(synthetic_images=96, synthetic_image_size=32, image_size=16, max_len=12)
     c.model.encoder.update(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8)

@@ -35,9 +35,13 @@ def measurement(fn):
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/demo.py", "Model and data shapes to measure.")
 flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
-                  "train_step (step time, FLOPs/example, MFU vs a measured matmul peak), "
-                  "decode (greedy captions/s with the KV cache), "
-                  "metrics (coco-caption metrics vs pycocoevalcap: time and max difference).")
+                  "train_step (step time, FLOPs/example, MFU vs a measured matmul peak; the "
+                  "configured model, then ViT-S/16, ResNet-50 and BiT-R50x1 at 96 px), "
+                  "decode (greedy and beam-4 captions/s, KV cache vs recomputing the prefix, "
+                  "time at 40 tokens over 10), "
+                  "metrics (coco-caption metrics vs pycocoevalcap: time and max difference), "
+                  "pipeline (input images/s from JPEGs to 224 px batches, per core, and its "
+                  "ratio to a configs/base.py train step's images/s).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
 
 
@@ -52,16 +56,47 @@ def _time(fn, *args, repeats: int) -> float:
   return float(np.median(times))
 
 
-def matmul_peak_flops(repeats: int) -> float:
-  """FLOP/s of a large f32 matmul on the default device: the ceiling MFU is measured against."""
-  n = 2048
-  a = jnp.ones((n, n), jnp.float32)
-  f = jax.jit(lambda a: a @ a)
-  return 2 * n**3 / _time(f, a, repeats=repeats)
+def _time_alternately(f, f_args, g, g_args, repeats: int) -> tuple[float, float]:
+  """Median seconds of `f` and of `g`, timed in turn so both see the same machine load."""
+  jax.block_until_ready((f(*f_args), g(*g_args)))
+  times = []
+  for _ in range(repeats):
+    pair = []
+    for fn, args in ((f, f_args), (g, g_args)):
+      start = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      pair.append(time.perf_counter() - start)
+    times.append(pair)
+  return tuple(float(t) for t in np.median(times, axis=0))
+
+
+def matmul_peak(n: int = 2048):
+  """A large f32 matmul and its FLOPs: the ceiling MFU is measured against."""
+  return jax.jit(lambda a: a @ a), jnp.ones((n, n), jnp.float32), 2 * n**3
+
+
+# Encoder families at a CPU-feasible size: 96 px images, batch 16, the configured decoder.
+FAMILIES = {"vit-S/16": dict(name="vit", variant="S/16"),
+            "resnet-50": dict(name="resnet", variant="50"),
+            "bit-R50x1": dict(name="bit", variant="R50x1")}
 
 
 @measurement
 def train_step(config, repeats):
+  """The configured model's train step, then one per encoder family (FAMILIES): FLOPs per
+  example (XLA cost analysis), examples/s and MFU against a matmul peak measured here."""
+  records = [step_figures(config, repeats)]
+  for label, encoder in FAMILIES.items():
+    family = config.copy_and_resolve_references()
+    family.model.encoder.update(encoder)
+    family.data.image_size, family.train.batch_size = 96, 16
+    records.append(step_figures(family, repeats) | {"encoder": label})
+  return records
+
+
+def step_figures(config, repeats):
+  """One train step of `config`: seconds, FLOPs/example, examples/s and MFU against a
+  matmul timed alternately with it (a shared machine's load then affects both alike)."""
   mesh = sharding.make_mesh()
   vocab_size = 2000
   model = captioner.build(config, vocab_size)
@@ -73,8 +108,9 @@ def train_step(config, repeats):
       "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}, mesh)
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
   flops = step.lower(state, batch).compile().cost_analysis()["flops"]
-  seconds = _time(step, state, batch, repeats=repeats)
-  peak = matmul_peak_flops(repeats)
+  matmul, matrix, matmul_flops = matmul_peak()
+  seconds, matmul_s = _time_alternately(step, (state, batch), matmul, (matrix,), repeats)
+  peak = matmul_flops / matmul_s
   return {"encoder": config.model.encoder.variant or f"vit-w{config.model.encoder.width}",
           "batch": b, "step_s": seconds, "flops_per_example": flops / b,
           "examples_per_s": b / seconds, "peak_flops_per_s": peak, "mfu": flops / seconds / peak}
@@ -82,22 +118,39 @@ def train_step(config, repeats):
 
 @measurement
 def decode(config, repeats):
+  """Captions/s of greedy and beam-4 search (batch 64, 32 tokens), with the KV cache and
+  recomputing the whole prefix each step; cost of 40 tokens over 10 (linear: <= 4.5)."""
+  config = config.copy_and_resolve_references()
+  config.data.max_len = max(config.data.max_len, 40)  # Positions for the longest search.
   mesh = sharding.make_mesh()
-  vocab_size = 2000
+  vocab_size, b = 2000, 64
   model = captioner.build(config, vocab_size)
-  s, b = config.data.image_size, config.eval.batch_size
+  s = config.data.image_size
   images = np.random.randint(0, 256, (b, s, s, 3), np.uint8)
-  params = jax.jit(model.init)(jax.random.PRNGKey(0), images[:1],
-                               jnp.zeros((1, config.data.max_len + 1), jnp.int32))["params"]
-  generate = evaluation.make_generate(config, vocab_size, mesh)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), images[:1],
+                                  jnp.zeros((1, 4), jnp.int32))
   images = sharding.global_batch({"image": images}, mesh)["image"]
-  # Random weights rarely emit EOS: every caption runs to max_len, the worst case.
-  seconds = _time(generate, params, images, repeats=repeats)
-  return {"batch": b, "max_len": config.data.max_len + 1, "greedy_captions_per_s": b / seconds}
+  rng = jax.random.PRNGKey(0)
+
+  def seconds(method, max_len, cached=True):
+    # min_len = max_len bans EOS: every caption runs the full length, the worst case.
+    config.decode.update(method=method, beam_size=4, max_len=max_len, min_len=max_len)
+    generate = evaluation.make_generate(config, vocab_size, mesh, cached=cached)
+    return _time(generate, variables, images, rng, repeats=repeats)
+
+  greedy, beam4 = seconds("greedy", 32), seconds("beam", 32)
+  greedy_recomputed, beam4_recomputed = seconds("greedy", 32, False), seconds("beam", 32, False)
+  return {"batch": b, "max_len": 32, "greedy_captions_per_s": b / greedy,
+          "beam4_captions_per_s": b / beam4, "cached_speedup_greedy": greedy_recomputed / greedy,
+          "cached_speedup_beam4": beam4_recomputed / beam4,
+          "len40_over_len10": seconds("beam", 40) / seconds("beam", 10),
+          "greedy_len40_over_len10": seconds("greedy", 40) / seconds("greedy", 10)}
 
 
 @measurement
 def metrics(config, repeats):
+  """BLEU-1..4, ROUGE-L, CIDEr-D on 1000 Flickr8k images x 5 references: time and largest
+  difference against pycocoevalcap (targets: >= 20x faster, identical values)."""
   del config
   import csv
   from capflax.data.tokenizer import words
@@ -110,26 +163,96 @@ def metrics(config, repeats):
   with open(path, newline="", encoding="utf-8") as f:
     for image, caption in list(csv.reader(f))[1:]:
       refs.setdefault(image, []).append(" ".join(words(caption)))
-  refs = dict(list(refs.items())[:1000])
-  hyps = {k: v[0] for k, v in refs.items()}  # Leave-one-out: caption 0 against the others.
-  refs = {k: v[1:] for k, v in refs.items()}
-  start = time.perf_counter()
-  ours = compute_scores(hyps, refs)
-  ours_s = time.perf_counter() - start
+  refs = dict(list(refs.items())[:1001])
+  keys = list(refs)
+  # 1000 images x 5 references; each hypothesis is a caption of the next image.
+  hyps = {k: refs[keys[i + 1]][0] for i, k in enumerate(keys[:-1])}
+  refs = {k: refs[k] for k in hyps}
   from pycocoevalcap.bleu.bleu import Bleu
   from pycocoevalcap.cider.cider import Cider
   from pycocoevalcap.rouge.rouge import Rouge
   res = {k: [v] for k, v in hyps.items()}
-  start = time.perf_counter()
-  bleu, _ = Bleu(4).compute_score(refs, res, verbose=0)
-  rouge, _ = Rouge().compute_score(refs, res)
-  cider, _ = Cider().compute_score(refs, res)
-  theirs_s = time.perf_counter() - start
-  theirs = dict(zip(("bleu1", "bleu2", "bleu3", "bleu4"), bleu)) | {"rouge_l": rouge,
+
+  def pycocoevalcap():
+    bleu, _ = Bleu(4).compute_score(refs, res, verbose=0)
+    rouge, _ = Rouge().compute_score(refs, res)
+    cider, _ = Cider().compute_score(refs, res)
+    return dict(zip(("bleu1", "bleu2", "bleu3", "bleu4"), bleu)) | {"rouge_l": rouge,
                                                                      "cider_d": cider}
+
+  ours, theirs = compute_scores(hyps, refs), pycocoevalcap()
+  # Medians of repeated runs: one-off timings on a shared machine are noisy.
+  ours_s = _time(lambda: compute_scores(hyps, refs), repeats=repeats)
+  theirs_s = _time(pycocoevalcap, repeats=max(1, min(repeats, 3)))
   return {"images": len(hyps), "seconds": ours_s, "pycocoevalcap_seconds": theirs_s,
           "speedup": theirs_s / ours_s,
           "max_abs_diff": max(abs(ours[k] - theirs[k]) for k in theirs)}
+
+
+def _flickr_like_jpegs(folder: str, count: int) -> None:
+  """`count` 500x375 JPEGs with photo-like detail (smooth shapes + grain) in the Kaggle layout."""
+  from PIL import Image
+  os.makedirs(os.path.join(folder, "Images"))
+  rng = np.random.default_rng(0)
+  rows = ["image,caption"]
+  for i in range(count):
+    coarse = Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8))
+    smooth = np.asarray(coarse.resize((500, 375), Image.BICUBIC), np.int16)  # [375, 500, 3]
+    grain = rng.normal(0, 6, smooth.shape)
+    pixels = np.clip(smooth + grain, 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(os.path.join(folder, "Images", f"{i}.jpg"), quality=90)
+    rows += [f"{i}.jpg,a dog runs across the grass number {i % 7}"] * 5
+  with open(os.path.join(folder, "captions.txt"), "w", encoding="utf-8") as f:
+    f.write("\n".join(rows) + "\n")
+
+
+@measurement
+def pipeline(config, repeats):
+  """Input-pipeline images/s from 500x375 JPEGs on disk to 224 px uint8 batches (plain and
+  with crop + jitter + flip), per core, and the ratio to the images/s one train step of
+  configs/base.py consumes on this machine (target: >= 3, the pipeline never the limit);
+  also the images/s of the up-front image check (uncached)."""
+  del config
+  import tempfile
+  from capflax.data import augment, images, sources
+  from capflax.data import pipeline as pipeline_lib
+  from capflax.data.tokenizer import Vocabulary
+  from configs import base
+  base_config = base.get_config()
+  cores = len(os.sched_getaffinity(0))
+  batch, batches = 64, 4 * max(repeats, 2)
+
+  def images_per_s(records, vocab, aug):
+    stream = pipeline_lib.train_dataset(
+        records, vocab, image_size=base_config.data.image_size,
+        max_len=base_config.data.max_len, global_batch=batch, seed=0, augment=aug)
+    for _ in range(2):  # Warm-up: graph tracing, thread pools, the file cache.
+      next(stream)
+    start = time.perf_counter()
+    for _ in range(batches):
+      next(stream)
+    return batch * batches / (time.perf_counter() - start)
+
+  with tempfile.TemporaryDirectory() as folder:
+    _flickr_like_jpegs(folder, 256)
+    records = sources.read_kaggle(folder)
+    start = time.perf_counter()
+    images.check(records)  # The up-front decode check, uncached: once per new image.
+    check_s = time.perf_counter() - start
+    vocab = Vocabulary.build((c for r in records for c in r.captions), 1)
+    plain = images_per_s(records, vocab, augment.Augment())
+    augmented = images_per_s(records, vocab, augment.Augment(0.5, 0.2, True))
+  # The base model's step on this machine; a small batch where it is a CPU.
+  step_config = base_config.copy_and_resolve_references()
+  if jax.devices()[0].platform == "cpu":
+    step_config.train.batch_size = 8
+  step = step_figures(step_config, min(repeats, 3))
+  return {"images_per_s": plain, "images_per_s_per_core": plain / cores, "cores": cores,
+          "augmented_images_per_s": augmented, "check_images_per_s": len(records) / check_s,
+          "step_batch": step["batch"],
+          "step_images_per_s": step["examples_per_s"],
+          "ratio_to_step": plain / step["examples_per_s"],
+          "augmented_ratio_to_step": augmented / step["examples_per_s"]}
 
 
 def main(argv):
@@ -139,9 +262,10 @@ def main(argv):
     raise app.UsageError(f"unknown measurement(s) {sorted(unknown)}; "
                          f"available: {sorted(MEASUREMENTS)}")
   for name in FLAGS.only or MEASUREMENTS:
-    record = {"name": name} | MEASUREMENTS[name](FLAGS.config, FLAGS.repeats)
-    record["device"] = jax.devices()[0].device_kind
-    print(json.dumps(record), flush=True)
+    result = MEASUREMENTS[name](FLAGS.config, FLAGS.repeats)
+    for record in result if isinstance(result, list) else [result]:  # One or more records.
+      record = {"name": name} | record | {"device": jax.devices()[0].device_kind}
+      print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

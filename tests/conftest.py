@@ -2,8 +2,11 @@
 
 import os
 import pathlib
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The data loader's image-check cache: per test session, not the user's ~/.cache.
+os.environ["CAPFLAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="capflax-test-cache-")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -31,3 +34,13 @@ def shapes_dir(tmp_path_factory) -> pathlib.Path:
   out = tmp_path_factory.mktemp("shapes")
   synthetic.generate(str(out), num_images=240, image_size=64, seed=3, log_every=0)
   return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[str, dict]:
+  """(workdir, results) of `configs/demo.py:tiny` trained once, shared by every test that
+  reads a finished run (training, evaluation, prediction)."""
+  from capflax import train
+  from configs import demo
+  workdir = str(tmp_path_factory.mktemp("tiny_run"))
+  return workdir, train.train_and_evaluate(demo.get_config("tiny"), workdir)

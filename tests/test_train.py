@@ -17,10 +17,8 @@ METRICS = {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider_d", "num_images
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("run"))
-  results = train.train_and_evaluate(demo.get_config("tiny"), workdir)
-  return workdir, results
+def finished(tiny_run):
+  return tiny_run
 
 
 def test_results_json(finished):
@@ -35,7 +33,9 @@ def test_results_json(finished):
     assert all(0.0 <= scores[k] <= 1.0 for k in ("bleu1", "bleu4", "rouge_l"))
     with open(os.path.join(workdir, f"captions_{split}.json")) as f:
       assert len(json.load(f)) == scores["num_images"] > 0
-  assert on_disk["decode"] == {"method": "greedy", "max_len": 13}
+  assert on_disk["decode"] == {
+      "method": "greedy", "max_len": 13, "beam_size": 4, "alpha": 0.6, "min_len": 1,
+      "no_repeat_ngram_size": 0, "ban_unk": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
   assert on_disk["eval"] == results["eval"]
 
 
@@ -98,3 +98,18 @@ def test_workdir_describes_its_run(finished):
   assert config.to_dict() == json.loads(demo.get_config("tiny").to_json())
   with pytest.raises(FileNotFoundError, match="not-a-workdir.*capflax workdir"):
     run_files.load_config(os.path.join(workdir, "not-a-workdir"))
+
+
+def test_tensorboard_holds_sample_images_and_captions(finished):
+  import glob
+  import tensorflow as tf
+  workdir, _ = finished
+  tags = {}
+  for path in glob.glob(os.path.join(workdir, "events.out.tfevents*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(value)
+  for split in ("val", "test"):  # val: the periodic validation; test: the final evaluation.
+    assert f"{split}/sample_images" in tags
+    text = tf.make_ndarray(tags[f"{split}/sample_captions"][-1].tensor).item().decode()
+    assert text.startswith("**0. ") and text.count("\n- ") == 5  # One sample, five references.

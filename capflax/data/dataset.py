@@ -1,23 +1,32 @@
 """From `config.data` to split records and the vocabulary: where the data comes from."""
 
+import dataclasses
 import os
 
 import jax
 import ml_collections
 from absl import logging
 
-from capflax.data import sources, synthetic
+from capflax.data import images, sources, splits, synthetic, tfds_source
 from capflax.data.tokenizer import Vocabulary
 
 FLICKR8K_HINT = (
     "Download Flickr8k (Kaggle: kaggle.com/datasets/adityajn105/flickr8k, giving Images/ and "
-    "captions.txt) and pass its folder with --config.data.dir=DIR.")
+    "captions.txt; or the original University of Illinois release, giving Flicker8k_Dataset/ "
+    "and Flickr8k_text/) and pass its folder with --config.data.dir=DIR.")
+POLICIES = ("error", "skip")
 VOCAB_FILE = "vocab.json"
 
 
 def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """`data.dir`, or the built-in synthetic data generated into the workdir when absent."""
+  """`data.dir`, or the built-in synthetic data generated into the workdir when absent.
+
+  A TFDS layout gives the folder it is exported to: `data.dir`, else WORKDIR/tfds_export.
+  """
   d = config.data
+  if tfds_source.is_tfds(d.layout):
+    return tfds_source.export(d.layout, d.tfds_data_dir,
+                              d.dir or os.path.join(workdir, "tfds_export"))
   if d.dir:
     return d.dir
   if d.synthetic_images:
@@ -29,16 +38,48 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   raise sources.DataError(f"config.data.dir is not set. {FLICKR8K_HINT}")
 
 
+@dataclasses.dataclass
+class Loaded:
+  read: sources.Read
+  assigned: splits.Assigned
+  problems: list[str]  # Caption-file problems, then image problems; their rows are left out.
+
+
+def load(data_dir: str, *, layout: str = "", fractions=splits.HASH_FRACTIONS) -> Loaded:
+  """Reads any layout, checks every image decodes, and splits what is valid."""
+  read = sources.read(data_dir, layout)
+  valid, image_problems = images.check(read.records, cache_name=data_dir)
+  return Loaded(read, splits.assign(read, valid, dict(fractions)),
+                read.problems + image_problems)
+
+
+def apply_policy(problems: list[str], policy: str, data_dir: str) -> None:
+  """'error': one DataError listing every problem; 'skip': log each, and the count."""
+  if policy not in POLICIES:
+    raise sources.DataError(f"config.data.on_bad_example must be one of {POLICIES}, "
+                            f"got {policy!r}.")
+  if policy == "error":
+    sources.raise_problems(problems, data_dir)
+  for p in problems:
+    logging.warning("Skipped: %s", p)
+  if problems:
+    logging.warning("Skipped %d bad example(s) in %s (config.data.on_bad_example='skip').",
+                    len(problems), data_dir)
+
+
 def load_splits(config: ml_collections.ConfigDict, workdir: str) -> dict[str, list[sources.Record]]:
   data_dir = resolve_dir(config, workdir)
-  records = sources.read_kaggle(data_dir)
-  splits = sources.hash_split(records, dict(config.data.split_fractions))
-  for name, recs in splits.items():
+  d = config.data
+  layout = "karpathy" if tfds_source.is_tfds(d.layout) else d.layout
+  loaded = load(data_dir, layout=layout, fractions=d.split_fractions)
+  apply_policy(loaded.problems, d.on_bad_example, data_dir)
+  logging.info("%s: %s layout; %s.", data_dir, loaded.read.layout, loaded.assigned.how)
+  for name, recs in loaded.assigned.splits.items():
     logging.info("%s: %d images, %d captions (%s).", name, len(recs),
                  sum(len(r.captions) for r in recs), data_dir)
     if not recs:
       raise sources.DataError(f"{data_dir}: split {name!r} is empty; more images are needed.")
-  return splits
+  return loaded.assigned.splits
 
 
 def vocabulary(config: ml_collections.ConfigDict, workdir: str,

@@ -3,7 +3,8 @@
 The train stream is a pure function of (seed, global element index): element g of the
 stream is unit `index_shuffle(g mod N)` of epoch `g div N`. A run resumed at step s
 therefore starts at element s * global_batch and sees exactly what an uninterrupted
-run would, with no skipping through data. Each host reads only its own slice of every
+run would, with no skipping through data; augmentation (`augment.py`) is seeded by the
+same index, so it replays exactly too. Each host reads only its own slice of every
 global batch.
 """
 
@@ -12,6 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from capflax.data import augment as augment_lib
 from capflax.data import sources
 from capflax.data.tokenizer import Vocabulary
 
@@ -33,11 +35,18 @@ def _host_elements(start_batch, stop_batch, global_batch: int, host: HostSlice):
                                       b * global_batch + (host.index + 1) * local))
 
 
-def _load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
-  data = tf.io.read_file(path)
-  image = tf.io.decode_image(data, channels=3, expand_animations=False)  # [h, w, 3] uint8
-  image = tf.image.resize(image, (image_size, image_size), antialias=True)
+def _decode(path: tf.Tensor) -> tf.Tensor:
+  """Any checked image (grey, palette, alpha too) -> [h, w, 3] uint8 RGB."""
+  return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def _to_uint8(image: tf.Tensor) -> tf.Tensor:
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)  # [s, s, 3]
+
+
+def _load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
+  image = tf.image.resize(_decode(path), (image_size, image_size), antialias=True)
+  return _to_uint8(image)  # [s, s, 3]
 
 
 def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: int):
@@ -50,11 +59,13 @@ def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: i
 
 def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_size: int,
                   max_len: int, global_batch: int, seed: int, start_step: int = 0,
-                  captions_per_image: str = "all", host: HostSlice = HostSlice()):
+                  captions_per_image: str = "all", host: HostSlice = HostSlice(),
+                  augment: augment_lib.Augment = augment_lib.Augment()):
   """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
 
   captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
   walks every image once per epoch with one of its captions drawn at random.
+  augment: applied to each (image, caption) pair; no flip where the caption says left/right.
   """
   if global_batch % host.count:
     raise ValueError(f"global batch {global_batch} is not divisible by {host.count} hosts.")
@@ -65,6 +76,7 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
   paths = tf.constant([r.path for r in records])
   pair_image = tf.constant(np.repeat(np.arange(len(records)), counts))
   tokens, first, counts = tf.constant(tokens), tf.constant(first), tf.constant(counts)
+  may_flip = tf.constant(augment_lib.flippable_mask([c for r in records for c in r.captions]))
   units = int(tokens.shape[0]) if captions_per_image == "all" else len(records)
 
   def element(g):
@@ -77,7 +89,15 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
       pick = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), g]),
                                          maxval=counts[unit], dtype=tf.int64)
       pair = first[unit] + pick
-    return {"image": _load_image(paths[pair_image[pair]], image_size), "tokens": tokens[pair]}
+    path = paths[pair_image[pair]]
+    if not augment.active:
+      return {"image": _load_image(path, image_size), "tokens": tokens[pair]}
+    # [5, 2]: independent seeds for crop, brightness, contrast, saturation, flip.
+    seeds = tf.random.experimental.stateless_split(
+        tf.stack([tf.constant(seed, tf.int64), g]), num=5)
+    image = augment_lib.crop_and_resize(_decode(path), image_size, augment, seeds[0])
+    image = augment_lib.colour_and_flip(image, augment, seeds[1:], may_flip[pair])
+    return {"image": _to_uint8(image), "tokens": tokens[pair]}
 
   ds = _host_elements(start_step, np.iinfo(np.int64).max, global_batch, host)
   ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

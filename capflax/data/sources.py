@@ -1,17 +1,44 @@
-"""Reads a captioning folder into (image, references) records, validating as it goes.
+"""Reads a captioning folder in any of the layouts researchers download, into records.
 
-The Kaggle Flickr8k layout is `DIR/Images/*.jpg` + `DIR/captions.txt` (CSV, header
-`image,caption`, captions with commas double-quoted). The built-in synthetic data is
-written in the same layout, so one reader serves both. Problems are collected and
-reported together, each naming its file and line, before any training starts.
+Layouts, detected from the folder's contents:
+  'karpathy': `dataset_*.json` (Karpathy's split file for Flickr8k, Flickr30k or COCO)
+              next to the image folder; it carries its own train/val/test split.
+  'original': the University of Illinois Flickr8k release, `Flicker8k_Dataset/` +
+              `Flickr8k_text/Flickr8k.token.txt` (`name.jpg#i<TAB>caption`).
+  'kaggle':   `Images/` + `captions.txt` (CSV, header `image,caption`); also what the
+              built-in synthetic data is written as.
+Readers never stop at the first bad row: every problem is collected with its file and
+line, and the rows that caused them are left out, so the caller can list them all at
+once ('error') or go on without them ('skip'). Only a missing folder or file is fatal.
 """
 
 import csv
 import dataclasses
+import glob
 import hashlib
+import json
 import os
 
 import numpy as np
+from absl import logging
+
+from capflax.data.tokenizer import words
+
+KAGGLE_CAPTIONS, KAGGLE_IMAGES = "captions.txt", "Images"
+ORIGINAL_IMAGES, ORIGINAL_TEXT = "Flicker8k_Dataset", "Flickr8k_text"  # sic: 'Flicker'.
+ORIGINAL_TOKENS = "Flickr8k.token.txt"
+ORIGINAL_SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
+                        "test": "Flickr_8k.testImages.txt"}
+KARPATHY_GLOB = "dataset_*.json"
+# Where Karpathy-json images live when entries carry no `filepath`: Kaggle and original
+# Flickr8k, Flickr30k's download, anything else.
+KARPATHY_IMAGE_DIRS = (KAGGLE_IMAGES, ORIGINAL_IMAGES, "flickr30k-images", "images")
+# Karpathy's 'restval' (COCO's spare val2014 images) is trained on, as in his code.
+KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
+# The release's token file has one group for `2258277193_586949ec62.jpg.1`, a name with
+# no image (the Kaggle copy drops it); it is left out with a log line, not a problem.
+KNOWN_BOGUS = frozenset({"2258277193_586949ec62.jpg.1"})
+LAYOUTS = ("karpathy", "original", "kaggle")
 
 
 class DataError(ValueError):
@@ -25,51 +52,228 @@ class Record:
   captions: tuple[str, ...]
 
 
-KAGGLE_CAPTIONS, KAGGLE_IMAGES = "captions.txt", "Images"
+@dataclasses.dataclass
+class Read:
+  """What a folder holds: its records, the problems found, and any split it carries."""
+  layout: str
+  data_dir: str
+  records: list[Record]
+  problems: list[str]
+  splits: dict[str, set[str]] | None = None  # split -> filenames, when the layout has one.
 
 
-def read_kaggle(data_dir: str) -> list[Record]:
-  """All records of a Kaggle-layout folder, in first-appearance order."""
+def clean_caption(text: str) -> str:
+  """Collapses stray whitespace and drops the detached full stop ('a dog .' -> 'a dog')."""
+  text = " ".join(text.split())
+  return text[:-2] if text.endswith(" .") else text
+
+
+def _lines(path: str, problems: list[str]):
+  """(line number, text) of a text file, without line endings (LF or CRLF).
+
+  A line that is not UTF-8 becomes a problem naming its line and byte, and is skipped.
+  """
+  with open(path, "rb") as f:
+    raw = f.read()
+  for number, line in enumerate(raw.split(b"\n"), start=1):
+    line = line.rstrip(b"\r")
+    try:
+      yield number, line.decode("utf-8")
+    except UnicodeDecodeError as e:
+      problems.append(f"{path}:{number}: not UTF-8 (byte 0x{line[e.start]:02x} at column "
+                      f"{e.start + 1}).")
+
+
+def _require(path: str, kind: str, expected: str) -> None:
+  if not (os.path.isdir(path) if kind == "folder" else os.path.isfile(path)):
+    raise DataError(f"{path}: missing {kind}; {expected}")
+
+
+def _records(captions: dict[str, list[str]], images_dir: str) -> list[Record]:
+  return [Record(name, os.path.join(images_dir, name), tuple(caps))
+          for name, caps in captions.items()]
+
+
+def _add(captions, problems, where, image, caption, present, images_dir) -> None:
+  """Files one caption under its image, or a problem saying why not."""
+  caption = clean_caption(caption)
+  if not words(caption):
+    problems.append(f"{where}: empty caption for {image}.")
+  elif image not in present:
+    problems.append(f"{where}: image {image} not found in {images_dir}.")
+  else:
+    captions.setdefault(image, []).append(caption)
+
+
+def read_kaggle_layout(data_dir: str) -> Read:
+  """`Images/` + `captions.txt`: a real CSV, captions with commas double-quoted."""
   captions_path = os.path.join(data_dir, KAGGLE_CAPTIONS)
   images_dir = os.path.join(data_dir, KAGGLE_IMAGES)
-  if not os.path.isdir(data_dir):
-    raise DataError(f"{data_dir}: no such folder (expected {KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}).")
-  for path, kind in ((captions_path, "file"), (images_dir, "folder")):
-    if not os.path.exists(path):
-      raise DataError(f"{path}: missing {kind}; a Kaggle-layout folder holds "
-                      f"{KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}.")
+  expected = f"a Kaggle-layout folder holds {KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}."
+  _require(captions_path, "file", expected)
+  _require(images_dir, "folder", expected)
   present = set(os.listdir(images_dir))
   captions: dict[str, list[str]] = {}
   problems: list[str] = []
-  try:
-    with open(captions_path, encoding="utf-8", newline="") as f:
-      rows = list(csv.reader(f))
-  except UnicodeDecodeError as e:
-    raise DataError(f"{captions_path}: not UTF-8 text ({e.reason} at byte {e.start}).") from None
-  if not rows or [c.strip().lower() for c in rows[0]] != ["image", "caption"]:
-    raise DataError(f"{captions_path}:1: expected the header 'image,caption', "
-                    f"got {','.join(rows[0]) if rows else 'an empty file'!r}.")
-  for line, row in enumerate(rows[1:], start=2):
-    if not row:
+  header = None
+  for line, text in _lines(captions_path, problems):
+    if not text.strip():
       continue  # Blank lines (e.g. a trailing newline) carry nothing.
-    if len(row) != 2:
-      problems.append(f"{captions_path}:{line}: expected 2 fields 'image,caption', got {len(row)}.")
+    row = next(csv.reader([text]))
+    if header is None:
+      header = row
+      if [c.strip().lower() for c in row] != ["image", "caption"]:
+        raise DataError(f"{captions_path}:{line}: expected the header 'image,caption', "
+                        f"got {text!r}.")
       continue
-    image, caption = row[0].strip(), " ".join(row[1].split())
-    if not caption:
-      problems.append(f"{captions_path}:{line}: empty caption for {image}.")
-    elif image not in present:
-      problems.append(f"{captions_path}:{line}: image {image} not found in {images_dir}.")
-    else:
-      captions.setdefault(image, []).append(caption)
+    if len(row) != 2:
+      problems.append(f"{captions_path}:{line}: expected 2 fields 'image,caption', "
+                      f"got {len(row)}.")
+      continue
+    _add(captions, problems, f"{captions_path}:{line}", row[0].strip(), row[1], present,
+         images_dir)
+  if header is None:
+    raise DataError(f"{captions_path}:1: expected the header 'image,caption', got an empty file.")
+  return Read("kaggle", data_dir, _records(captions, images_dir), problems)
+
+
+def read_split_list(path: str, problems: list[str]) -> set[str]:
+  """One image filename per line (the official `Flickr_8k.*Images.txt` files)."""
+  return {text.strip() for _, text in _lines(path, problems) if text.strip()}
+
+
+def read_original_layout(data_dir: str) -> Read:
+  """`Flicker8k_Dataset/` + `Flickr8k_text/` with the token file and the split lists."""
+  images_dir = os.path.join(data_dir, ORIGINAL_IMAGES)
+  text_dir = os.path.join(data_dir, ORIGINAL_TEXT)
+  tokens_path = os.path.join(text_dir, ORIGINAL_TOKENS)
+  expected = (f"the original Flickr8k release holds {ORIGINAL_IMAGES}/ and "
+              f"{ORIGINAL_TEXT}/{ORIGINAL_TOKENS}.")
+  _require(images_dir, "folder", expected)
+  _require(tokens_path, "file", expected)
+  present = set(os.listdir(images_dir))
+  captions: dict[str, list[str]] = {}
+  problems: list[str] = []
+  bogus = 0
+  for line, text in _lines(tokens_path, problems):
+    if not text.strip():
+      continue
+    key, tab, caption = text.partition("\t")
+    image, hash_, index = key.strip().rpartition("#")
+    if not tab or not hash_ or not index.isdigit():
+      problems.append(f"{tokens_path}:{line}: expected 'name.jpg#i<TAB>caption', got {text!r}.")
+      continue
+    if image in KNOWN_BOGUS:
+      bogus += 1
+      continue
+    _add(captions, problems, f"{tokens_path}:{line}", image, caption, present, images_dir)
+  if bogus:
+    logging.info("%s: left out the %d captions of %s, a known defect of the release that "
+                 "names no image.", tokens_path, bogus, ", ".join(sorted(KNOWN_BOGUS)))
+  splits = None
+  split_paths = {s: os.path.join(text_dir, f) for s, f in ORIGINAL_SPLIT_FILES.items()}
+  if all(os.path.isfile(p) for p in split_paths.values()):
+    splits = {s: read_split_list(p, problems) for s, p in split_paths.items()}
+  return Read("original", data_dir, _records(captions, images_dir), problems, splits)
+
+
+def _karpathy_json(data_dir: str) -> str | None:
+  found = sorted(glob.glob(os.path.join(data_dir, KARPATHY_GLOB)))
+  return found[0] if found else None
+
+
+def read_karpathy_layout(data_dir: str) -> Read:
+  """Karpathy's `dataset_*.json`: images[].filename (+ filepath), split, sentences[].raw."""
+  path = _karpathy_json(data_dir)
+  if path is None:
+    raise DataError(f"{os.path.join(data_dir, KARPATHY_GLOB)}: missing file; a Karpathy-layout "
+                    "folder holds e.g. dataset_flickr8k.json next to its image folder.")
+  try:
+    with open(path, encoding="utf-8") as f:
+      entries = json.load(f)["images"]
+  except UnicodeDecodeError as e:
+    raise DataError(f"{path}: not UTF-8 (byte {e.start}).") from None
+  except (json.JSONDecodeError, KeyError, TypeError) as e:
+    raise DataError(f"{path}: not a Karpathy split file with an 'images' list ({e}).") from None
+  images_dir = next((os.path.join(data_dir, d) for d in KARPATHY_IMAGE_DIRS
+                     if os.path.isdir(os.path.join(data_dir, d))), None)
+  records, problems = [], []
+  splits: dict[str, set[str]] = {s: set() for s in ("train", "val", "test")}
+  listing: dict[str, set[str]] = {}
+  for i, entry in enumerate(entries):
+    where = f"{path}: images[{i}]"
+    try:
+      name, split = entry["filename"], entry["split"]
+      raw = [s["raw"] for s in entry["sentences"]]
+    except (KeyError, TypeError) as e:
+      problems.append(f"{where}: expected 'filename', 'split' and 'sentences[].raw' ({e!r}).")
+      continue
+    if split not in KARPATHY_SPLITS:
+      problems.append(f"{where}: unknown split {split!r} (expected one of "
+                      f"{sorted(KARPATHY_SPLITS)}).")
+      continue
+    folder = os.path.join(data_dir, entry["filepath"]) if "filepath" in entry else images_dir
+    if folder is None:
+      raise DataError(f"{data_dir}: no image folder next to {os.path.basename(path)}; expected "
+                      f"one of {', '.join(d + '/' for d in KARPATHY_IMAGE_DIRS)}.")
+    if folder not in listing:
+      listing[folder] = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+    captions: dict[str, list[str]] = {}
+    for j, caption in enumerate(raw):
+      _add(captions, problems, f"{where}.sentences[{j}]", name, caption, listing[folder],
+           folder)
+    if name in captions:
+      records.append(Record(name, os.path.join(folder, name), tuple(captions[name])))
+      splits[KARPATHY_SPLITS[split]].add(name)
+  return Read("karpathy", data_dir, records, problems, splits)
+
+
+def detect(data_dir: str) -> str:
+  """The layout of `data_dir`: Karpathy json first (it carries its split), then original."""
+  if not os.path.isdir(data_dir):
+    raise DataError(f"{data_dir}: no such folder (expected one of: {KAGGLE_IMAGES}/ + "
+                    f"{KAGGLE_CAPTIONS}; {ORIGINAL_IMAGES}/ + {ORIGINAL_TEXT}/; "
+                    f"{KARPATHY_GLOB} + an image folder).")
+  if _karpathy_json(data_dir):
+    return "karpathy"
+  if os.path.isdir(os.path.join(data_dir, ORIGINAL_TEXT)):
+    return "original"
+  if os.path.exists(os.path.join(data_dir, KAGGLE_CAPTIONS)):
+    return "kaggle"
+  raise DataError(f"{data_dir}: no known layout; expected {KAGGLE_IMAGES}/ + {KAGGLE_CAPTIONS} "
+                  f"(Kaggle), {ORIGINAL_IMAGES}/ + {ORIGINAL_TEXT}/ (original release) or "
+                  f"{KARPATHY_GLOB} next to an image folder (Karpathy).")
+
+
+def read(data_dir: str, layout: str = "") -> Read:
+  """Reads `data_dir` in `layout` ('' detects it)."""
+  layout = layout or detect(data_dir)
+  readers = {"kaggle": read_kaggle_layout, "original": read_original_layout,
+             "karpathy": read_karpathy_layout}
+  if layout not in readers:
+    raise DataError(f"unknown layout {layout!r}; expected '' (detect) or one of {LAYOUTS}.")
+  if not os.path.isdir(data_dir):
+    raise DataError(f"{data_dir}: no such folder (expected the {layout} layout).")
+  return readers[layout](data_dir)
+
+
+def raise_problems(problems: list[str], where: str, limit: int = 50) -> None:
+  """One DataError listing every problem (the first `limit` in full)."""
   if problems:
-    shown = "\n  ".join(problems[:50])
-    more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-    raise DataError(f"{len(problems)} problem(s) in {captions_path}:\n  {shown}{more}")
-  if not captions:
-    raise DataError(f"{captions_path}: no captions.")
-  return [Record(name, os.path.join(images_dir, name), tuple(caps))
-          for name, caps in captions.items()]
+    shown = "\n  ".join(problems[:limit])
+    more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
+    raise DataError(f"{len(problems)} problem(s) in {where}:\n  {shown}{more}")
+
+
+def read_kaggle(data_dir: str) -> list[Record]:
+  """All records of a Kaggle-layout folder in first-appearance order; any problem raises."""
+  if not os.path.isdir(data_dir):
+    raise DataError(f"{data_dir}: no such folder (expected {KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}).")
+  result = read_kaggle_layout(data_dir)
+  raise_problems(result.problems, os.path.join(data_dir, KAGGLE_CAPTIONS))
+  if not result.records:
+    raise DataError(f"{os.path.join(data_dir, KAGGLE_CAPTIONS)}: no captions.")
+  return result.records
 
 
 def hash_split(records: list[Record], fractions: dict[str, float]) -> dict[str, list[Record]]:

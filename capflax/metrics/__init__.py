@@ -1,4 +1,4 @@
-"""Caption metrics (BLEU, ROUGE-L, CIDEr-D) matching coco-caption, without Java."""
+"""Caption metrics matching coco-caption (PTB tokens, BLEU, ROUGE-L, CIDEr-D), without Java."""
 
 from capflax.metrics.scores import compute_scores
 

@@ -49,6 +49,8 @@ class Attention(nn.Module):
     if mask is not None:
       logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
     weights = jax.nn.softmax(logits.astype(jnp.float32)).astype(self.dtype)  # [b, h, q, k]
+    # Kept only when applied with mutable=['intermediates']: the decoder's attention maps.
+    self.sow("intermediates", "attention_weights", weights)
     if self.dropout > 0:
       weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
     y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)  # [b, q, h, dh]

@@ -57,6 +57,7 @@ class Decoder(nn.Module):
   dropout: float = 0.0
   dtype: Any = jnp.float32
   decode: bool = False
+  remat: bool = False  # Recompute block activations in the backward pass (saves memory).
 
   @nn.compact
   def __call__(self, memory, tokens, positions=None, train=False):
@@ -75,9 +76,11 @@ class Decoder(nn.Module):
     x = x + table[positions].astype(self.dtype)[None]  # [b, l, d]
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     mask = None if self.decode else nn.make_causal_mask(tokens)  # [b, 1, l, l]
+    # Argument 4 (`deterministic`, counting the module) is a Python bool: static under remat.
+    block = nn.remat(DecoderBlock, static_argnums=(4,)) if self.remat else DecoderBlock
     for i in range(self.depth):
-      x = DecoderBlock(self.mlp_dim, self.num_heads, self.dropout, self.dtype, self.decode,
-                       name=f"decoderblock_{i}")(x, memory, mask, deterministic=not train)
+      x = block(self.mlp_dim, self.num_heads, self.dropout, self.dtype, self.decode,
+                name=f"decoderblock_{i}")(x, memory, mask, not train)
     x = nn.LayerNorm(dtype=self.dtype, name="decoder_norm")(x)
     if self.tie_embeddings:
       logits = embed.attend(x)  # [b, l, vocab]

@@ -54,6 +54,7 @@ class EncoderBlock(nn.Module):
   num_heads: int
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  scanned: bool = False  # Return (x, None), the (carry, output) pair nn.scan expects.
 
   @nn.compact
   def __call__(self, x, deterministic=True):
@@ -62,7 +63,8 @@ class EncoderBlock(nn.Module):
     x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
     y = nn.LayerNorm(dtype=self.dtype)(x)
     y = MlpBlock(self.mlp_dim, self.dropout, self.dtype)(y, deterministic)
-    return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+    x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+    return (x, None) if self.scanned else x
 
 
 class ViT(nn.Module):
@@ -76,6 +78,8 @@ class ViT(nn.Module):
   num_classes: int = 0  # > 0 adds the classification head (checkpoint compatibility only).
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  remat: bool = False  # Recompute block activations in the backward pass (saves memory).
+  scan: bool = False  # One stacked block under `Transformer/encoderblock`, compiled once.
 
   @nn.compact
   def __call__(self, images, train=False):
@@ -92,7 +96,7 @@ class ViT(nn.Module):
                        (1, x.shape[1], d)).astype(self.dtype)
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     x = Transformer(self.depth, self.mlp_dim, self.num_heads, self.dropout, self.dtype,
-                    name="Transformer")(x, train)
+                    self.remat, self.scan, name="Transformer")(x, train)
     if self.num_classes:
       nn.Dense(self.num_classes, name="head", kernel_init=nn.initializers.zeros)(x[:, 0])
     return x[:, 1:] if self.class_token else x  # [b, n, d]
@@ -104,10 +108,20 @@ class Transformer(nn.Module):
   num_heads: int
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  remat: bool = False
+  scan: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
+    # Argument 2 (`deterministic`, counting the module) is a Python bool: static under remat.
+    block = nn.remat(EncoderBlock, static_argnums=(2,)) if self.remat else EncoderBlock
+    if self.scan:  # Parameters [depth, ...]: names differ from the unscanned checkpoints'.
+      stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True,
+                      "dropout": True}, in_axes=nn.broadcast, length=self.depth)
+      x, _ = stack(self.mlp_dim, self.num_heads, self.dropout, self.dtype, scanned=True,
+                   name="encoderblock")(x, not train)
+      return nn.LayerNorm(dtype=self.dtype, name="encoder_norm")(x)
     for i in range(self.depth):
-      x = EncoderBlock(self.mlp_dim, self.num_heads, self.dropout, self.dtype,
-                       name=f"encoderblock_{i}")(x, deterministic=not train)
+      x = block(self.mlp_dim, self.num_heads, self.dropout, self.dtype,
+                name=f"encoderblock_{i}")(x, not train)
     return nn.LayerNorm(dtype=self.dtype, name="encoder_norm")(x)

@@ -113,3 +113,36 @@ def test_rejects_mismatched_inputs(hyps, refs, message):
   with pytest.raises(ValueError, match=message) as error:
     compute_scores(hyps, refs)
   assert "\n" not in str(error.value)
+
+
+def test_raw_text_pipeline_matches_coco_caption_with_its_tokenizer_and_meteor():
+  """Raw Flickr8k captions, leave-one-out: PTB tokenisation + every metric as coco-caption."""
+  import shutil
+  from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+  from capflax.metrics.coco import coco_scores
+  if not CAPTIONS.exists():
+    pytest.skip(f"Flickr8k captions not found at {CAPTIONS}")
+  by_image = {}
+  with CAPTIONS.open(newline="", encoding="utf-8") as f:
+    for row in csv.DictReader(f):
+      by_image.setdefault(row["image"], []).append(row["caption"])
+  images = list(by_image)[:100]
+  hyps = {k: by_image[k][2] for k in images}
+  refs = {k: by_image[k][:2] + by_image[k][3:] for k in images}
+  java = shutil.which("java") is not None
+  got = coco_scores(hyps, refs, with_meteor=java)
+  if java:
+    tokenizer = PTBTokenizer()
+    gts = tokenizer.tokenize({k: [{"caption": c} for c in refs[k]] for k in images})
+    res = tokenizer.tokenize({k: [{"caption": hyps[k]}] for k in images})
+  else:  # Our tokenisation, checked against the Java one in test_ptb.py.
+    from capflax.metrics.ptb import tokenize
+    gts = {k: [tokenize(c) for c in refs[k]] for k in images}
+    res = {k: [tokenize(hyps[k])] for k in images}
+  want = pycoco_scores({k: v[0] for k, v in res.items()}, gts)
+  for name in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider_d"):
+    assert got[name] == pytest.approx(want[name], abs=1e-6), name
+  if java:  # The official jar on the Java tokenizer's output vs ours on our tokenisation.
+    from capflax.metrics.coco import meteor_scorer
+    assert got["meteor"] == pytest.approx(meteor_scorer().compute_score(gts, res)[0], abs=1e-6)
+    assert 0.1 < got["meteor"] < 0.6

@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from capflax.models import vit
@@ -47,3 +48,18 @@ def test_output_is_one_token_per_patch():
 def test_unknown_variant_is_named():
   with pytest.raises(ValueError, match="'X/16'"):
     vit.parse_variant("X/16")
+
+
+def test_scan_stacks_the_blocks_and_computes_the_same_function():
+  kw = dict(width=8, depth=3, mlp_dim=16, num_heads=2, patch_size=4)
+  images = jax.random.normal(jax.random.PRNGKey(1), (2, 16, 16, 3))
+  loop, scan = vit.ViT(**kw), vit.ViT(**kw, scan=True, remat=True)
+  params = loop.init(jax.random.PRNGKey(0), images)["params"]
+  scan_shapes = jax.eval_shape(scan.init, jax.random.PRNGKey(0), images)["params"]
+  blocks = [params["Transformer"].pop(f"encoderblock_{i}") for i in range(3)]
+  stacked = dict(params, Transformer=dict(params["Transformer"], encoderblock=jax.tree.map(
+      lambda *b: jnp.stack(b), *blocks)))  # [3, ...] per parameter, block order kept.
+  assert jax.tree.map(jnp.shape, stacked) == jax.tree.map(lambda s: s.shape, scan_shapes)
+  params["Transformer"].update({f"encoderblock_{i}": b for i, b in enumerate(blocks)})
+  np.testing.assert_allclose(scan.apply({"params": stacked}, images),
+                             loop.apply({"params": params}, images), atol=1e-5)

@@ -1,0 +1,77 @@
+"""A finished (or running) workdir, loaded for inference: config, vocabulary, weights.
+
+`evaluate` and `predict` rebuild the model from `config.json`, read `vocab.json` and
+restore the newest checkpoint, so they caption with exactly what training produced.
+"""
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import jax
+import ml_collections
+from absl import logging
+
+from capflax import checkpoint, optim, run_files, sharding, train
+from capflax.data import dataset
+from capflax.data.tokenizer import Vocabulary
+from capflax.models import captioner
+
+DECODE_FIELDS = ("method", "beam_size", "alpha", "max_len", "min_len", "no_repeat_ngram_size",
+                 "ban_unk", "temperature", "top_k", "top_p")
+
+
+@dataclasses.dataclass
+class Run:
+  config: ml_collections.ConfigDict
+  vocab: Vocabulary
+  variables: Any  # {'params', 'batch_stats'}, replicated over `mesh`
+  step: int
+  mesh: Any
+
+
+def load(workdir: str, decode_overrides: dict | None = None) -> Run:
+  """The workdir's config (with `config.decode` fields replaced), vocabulary and weights."""
+  config = run_files.load_config(workdir)
+  config.decode.update(decode_overrides or {})
+  vocab_path = os.path.join(workdir, dataset.VOCAB_FILE)
+  if not os.path.exists(vocab_path):
+    raise FileNotFoundError(f"{vocab_path}: missing; the workdir has no saved vocabulary.")
+  vocab = Vocabulary.load(vocab_path)
+  mesh = sharding.make_mesh()
+  model = captioner.build(config, len(vocab))
+  tx = optim.make(config, config.train.num_steps)
+  abstract = jax.eval_shape(functools.partial(train.init_state, config, model, tx),
+                            jax.random.PRNGKey(0))
+  replicated = sharding.replicated(mesh)
+  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
+  state = checkpoint.restore_latest(
+      mngr, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+                         abstract))
+  if state is None:
+    raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to restore.")
+  logging.info("Restored step %d from %s.", int(state.step), workdir)
+  return Run(config, vocab, state.variables, int(state.step), mesh)
+
+
+def define_decode_flags(flags) -> None:
+  """--method, --beam_size, ...: each replaces its `config.decode` field when given."""
+  flags.DEFINE_enum("method", None, ["greedy", "beam", "sample"], "decode.method")
+  flags.DEFINE_integer("beam_size", None, "decode.beam_size (beam search width)")
+  flags.DEFINE_float("alpha", None, "decode.alpha: GNMT length penalty exponent")
+  flags.DEFINE_integer("max_len", None, "decode.max_len: tokens, EOS included (0: the longest)")
+  flags.DEFINE_integer("min_len", None, "decode.min_len: EOS banned before this many words")
+  flags.DEFINE_integer("no_repeat_ngram_size", None, "decode.no_repeat_ngram_size (0: off)")
+  flags.DEFINE_bool("ban_unk", None, "decode.ban_unk: never produce <unk>")
+  flags.DEFINE_float("temperature", None, "decode.temperature (sampling)")
+  flags.DEFINE_integer("top_k", None, "decode.top_k (sampling; 0: off)")
+  flags.DEFINE_float("top_p", None, "decode.top_p (sampling nucleus; 1: off)")
+
+
+def decode_overrides(flag_values) -> dict:
+  """The decode flags that were given; --beam_size alone implies --method=beam."""
+  given = {k: flag_values[k].value for k in DECODE_FIELDS if flag_values[k].value is not None}
+  if "beam_size" in given and "method" not in given:
+    given["method"] = "beam"
+  return given

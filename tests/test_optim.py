@@ -1,0 +1,103 @@
+"""Per-part optimizer: a frozen encoder and an encoder learning-rate multiplier."""
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from capflax import optim, train
+from capflax.models import captioner
+from configs import demo
+
+
+def _config(**encoder):
+  config = demo.get_config("tiny")
+  config.model.encoder.update(**encoder)
+  return config
+
+
+def _setup(config):
+  model = captioner.build(config, vocab_size=13)
+  tx = optim.make(config, config.train.num_steps)
+  state = jax.jit(functools.partial(train.init_state, config, model, tx))(jax.random.PRNGKey(0))
+  s, b = config.data.image_size, config.train.batch_size
+  rng = np.random.default_rng(0)
+  batch = {"image": rng.integers(0, 256, (b, s, s, 3), np.uint8),
+           "tokens": rng.integers(4, 13, (b, config.data.max_len + 2), np.int32)}
+  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
+  return state, batch, step
+
+
+def test_frozen_encoder_stays_bit_identical_and_has_no_optimizer_state():
+  state, batch, step = _setup(_config(frozen=True))
+  start = jax.tree.map(np.asarray, state.params)
+  for _ in range(3):
+    state, metrics = step(state, batch)
+  assert np.isfinite(metrics["loss"])
+  for a, b in zip(jax.tree.leaves(start["encoder"]), jax.tree.leaves(state.params["encoder"])):
+    np.testing.assert_array_equal(a, b)
+  assert not np.allclose(start["decoder"]["embed"]["embedding"],
+                         state.params["decoder"]["embed"]["embedding"])
+  rest = sum(x.size for k, v in start.items() if k != "encoder" for x in jax.tree.leaves(v))
+  moments = sum(x.size for x in jax.tree.leaves(state.opt_state) if x.ndim)
+  assert moments == 2 * rest  # Adam's mu and nu for the bridge and decoder only.
+
+
+def test_frozen_encoder_gradient_is_not_computed():
+  """Freezing removes the encoder's backward pass: at least its forward cost in FLOPs."""
+  flops = {}
+  for frozen in (False, True):
+    config = _config(frozen=frozen)
+    state, batch, step = _setup(config)
+    flops[frozen] = step.lower(state, batch).compile().cost_analysis()["flops"]
+  encoder = captioner.build_encoder(config)
+  images = jnp.zeros(batch["image"].shape, jnp.float32)
+  forward = jax.jit(lambda p, x: encoder.apply({"params": p}, x)).lower(
+      state.params["encoder"], images).compile().cost_analysis()["flops"]
+  assert flops[False] - flops[True] >= forward
+
+
+def test_encoder_learning_rate_multiplier_scales_only_encoder_updates():
+  config = _config()
+  params = _setup(config)[0].params
+  grads = jax.tree.map(lambda p: jnp.asarray(np.random.default_rng(p.size).normal(size=p.shape),
+                                             p.dtype), params)
+  updates = {}
+  for mult in (1.0, 0.1):
+    config.optim.encoder_lr_mult = mult
+    tx = optim.make(config, 100)
+    opt_state = tx.init(params)
+    for _ in range(2):  # Step 0 has learning rate 0 (warmup from 0).
+      u, opt_state = jax.jit(tx.update)(grads, opt_state, params)
+    updates[mult] = u
+  assert optax.tree.norm(updates[1.0]["encoder"]) > 0
+  full, slow = updates[1.0], updates[0.1]
+  for a, b in zip(jax.tree.leaves(full["encoder"]), jax.tree.leaves(slow["encoder"])):
+    np.testing.assert_allclose(b, 0.1 * a, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(full["decoder"]), jax.tree.leaves(slow["decoder"])):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_remat_keeps_names_and_values():
+  config = _config()
+  state, batch, step = _setup(config)
+  config.model.remat = True
+  remat_state, _, remat_step = _setup(config)
+  names = lambda t: sorted(flax.traverse_util.flatten_dict(t))
+  assert names(remat_state.params) == names(state.params)
+  (_, a), (_, b) = step(state, batch), remat_step(remat_state, batch)
+  np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
+  np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-5)
+
+
+def test_weight_decay_skips_norms_and_biases_of_scanned_blocks_too():
+  config = _config()
+  config.model.scan = True
+  params = _setup(config)[0].params
+  mask = optim._decay_mask(params)["encoder"]["Transformer"]["encoderblock"]
+  assert mask["MlpBlock_0"]["Dense_0"]["kernel"]
+  assert mask["MultiHeadDotProductAttention_0"]["out"]["kernel"]
+  assert not mask["LayerNorm_0"]["scale"] and not mask["MlpBlock_0"]["Dense_0"]["bias"]
