@@ -14,12 +14,13 @@ def schedule(config: ml_collections.ConfigDict, total_steps: int) -> optax.Sched
 
 
 def _decay_mask(params):
-  """Weight decay on matrices and kernels only: not on biases, norms or embeddings."""
-  def decays(path, leaf):
-    names = {getattr(k, "key", "") for k in path}
-    stacked = "encoderblock" in names  # nn.scan's blocks (model.scan) carry a leading [depth].
-    return leaf.ndim - stacked >= 2 and not names & {"embed", "pos_embedding", "cls"}
-  return jax.tree_util.tree_map_with_path(decays, params)
+  """Weight decay on kernels (Dense, DenseGeneral, Conv) only: not on biases, norms or embeddings.
+
+  Keyed on the leaf's name, not its rank: attention biases are [heads, head_dim] and
+  scanned blocks stack a leading [depth] axis onto every parameter.
+  """
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
 
 
 def _part(params):

@@ -101,3 +101,13 @@ def test_weight_decay_skips_norms_and_biases_of_scanned_blocks_too():
   assert mask["MlpBlock_0"]["Dense_0"]["kernel"]
   assert mask["MultiHeadDotProductAttention_0"]["out"]["kernel"]
   assert not mask["LayerNorm_0"]["scale"] and not mask["MlpBlock_0"]["Dense_0"]["bias"]
+  assert not mask["MultiHeadDotProductAttention_0"]["query"]["bias"]  # [depth, heads, head_dim]
+
+
+def test_weight_decay_only_on_kernels():
+  params = _setup(_config())[0].params
+  decayed = {"/".join(path) for path, on in
+             flax.traverse_util.flatten_dict(optim._decay_mask(params)).items() if on}
+  assert decayed and all(name.endswith("/kernel") for name in decayed)
+  assert "decoder/embed/embedding" not in decayed
+  assert "decoder/decoderblock_0/SelfAttention/query/kernel" in decayed
