@@ -11,7 +11,7 @@ import json
 import os
 
 import jax
-from absl import app, flags, logging
+from absl import app, flags
 
 from capflax import evaluation, inference, run_files
 from capflax.data import dataset

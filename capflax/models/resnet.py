@@ -43,10 +43,12 @@ def parse_variant(family: str, variant: str) -> dict:
 # ----------------------------------------------------------------------------- ResNet v1.5
 
 
-class BasicBlock(nn.Module):
-  """Two 3x3 convolutions (ResNet-18/34)."""
+class ResidualUnit(nn.Module):
+  """Basic (two 3x3 convs: ResNet-18/34) or bottleneck (1x1 -> 3x3 -> 1x1 with 4x the
+  features, the 3x3 strided: the "v1.5" change) unit, BatchNorm after each conv."""
   features: int
   strides: int = 1
+  bottleneck: bool = True
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -55,30 +57,17 @@ class BasicBlock(nn.Module):
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype)
     s = (self.strides, self.strides)
-    y = nn.relu(norm()(conv(self.features, (3, 3), s)(x)))
-    y = norm(scale_init=nn.initializers.zeros)(conv(self.features, (3, 3))(y))
-    if x.shape[-1] != self.features or self.strides != 1:
-      x = norm(name="norm_proj")(conv(self.features, (1, 1), s, name="conv_proj")(x))
-    return nn.relu(x + y)
-
-
-class BottleneckBlock(nn.Module):
-  """1x1 -> 3x3 (strided: the "v1.5" change) -> 1x1 with 4x the features."""
-  features: int
-  strides: int = 1
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, train=False):
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype)
-    s = (self.strides, self.strides)
-    y = nn.relu(norm()(conv(self.features, (1, 1))(x)))
-    y = nn.relu(norm()(conv(self.features, (3, 3), s)(y)))
-    y = norm(scale_init=nn.initializers.zeros)(conv(4 * self.features, (1, 1))(y))
-    if x.shape[-1] != 4 * self.features or self.strides != 1:
-      x = norm(name="norm_proj")(conv(4 * self.features, (1, 1), s, name="conv_proj")(x))
+    f = self.features
+    layers = ([(f, (1, 1), (1, 1)), (f, (3, 3), s), (4 * f, (1, 1), (1, 1))] if self.bottleneck
+              else [(f, (3, 3), s), (f, (3, 3), (1, 1))])  # (features, kernel, strides)
+    y = x
+    for i, (features, kernel, strides) in enumerate(layers):
+      last = i == len(layers) - 1  # Zero-initialised scale: each unit starts as the identity.
+      y = norm(scale_init=nn.initializers.zeros if last else nn.initializers.ones)(
+          conv(features, kernel, strides)(y))
+      y = y if last else nn.relu(y)
+    if x.shape[-1] != y.shape[-1] or self.strides != 1:
+      x = norm(name="norm_proj")(conv(y.shape[-1], (1, 1), s, name="conv_proj")(x))
     return nn.relu(x + y)
 
 
@@ -91,7 +80,7 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, images, train=False):
     stages, bottleneck = DEPTHS[self.depth]
-    block = BottleneckBlock if bottleneck else BasicBlock
+    name = "BottleneckBlock" if bottleneck else "BasicBlock"
     x = nn.Conv(64, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], use_bias=False, dtype=self.dtype,
                 name="conv_init")(images)  # [b, h/2, w/2, 64]
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
@@ -101,7 +90,8 @@ class ResNet(nn.Module):
     for stage, units in enumerate(stages):
       for unit in range(units):
         strides = 2 if stage > 0 and unit == 0 else 1
-        x = block(64 * 2**stage, strides, self.dtype, name=f"{block.__name__}_{i}")(x, train)
+        x = ResidualUnit(64 * 2**stage, strides, bottleneck, self.dtype,
+                         name=f"{name}_{i}")(x, train)
         i += 1
     b, h, w, c = x.shape  # [b, h/32, w/32, c]
     if self.num_classes:
