@@ -268,7 +268,8 @@ def raise_problems(problems: list[str], where: str, limit: int = 50) -> None:
 def read_kaggle(data_dir: str) -> list[Record]:
   """All records of a Kaggle-layout folder in first-appearance order; any problem raises."""
   if not os.path.isdir(data_dir):
-    raise DataError(f"{data_dir}: no such folder (expected {KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}).")
+    raise DataError(
+        f"{data_dir}: no such folder (expected {KAGGLE_IMAGES}/ and {KAGGLE_CAPTIONS}).")
   result = read_kaggle_layout(data_dir)
   raise_problems(result.problems, os.path.join(data_dir, KAGGLE_CAPTIONS))
   if not result.records:

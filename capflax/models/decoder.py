@@ -35,10 +35,12 @@ class DecoderBlock(nn.Module):
   def __call__(self, x, memory, mask, deterministic=True):
     drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=deterministic)
     y = nn.LayerNorm(dtype=self.dtype)(x)
-    y = Attention(self.num_heads, self.dtype, decode=self.decode, name="SelfAttention")(y, mask=mask)
+    y = Attention(self.num_heads, self.dtype, decode=self.decode,
+                  name="SelfAttention")(y, mask=mask)
     x = x + drop(y)
     y = nn.LayerNorm(dtype=self.dtype)(x)
-    y = Attention(self.num_heads, self.dtype, cache_kv=self.decode, name="CrossAttention")(y, memory)
+    y = Attention(self.num_heads, self.dtype, cache_kv=self.decode,
+                  name="CrossAttention")(y, memory)
     x = x + drop(y)
     y = nn.LayerNorm(dtype=self.dtype)(x)
     return x + drop(MlpBlock(self.mlp_dim, self.dropout, self.dtype)(y, deterministic))
@@ -72,7 +74,8 @@ class Decoder(nn.Module):
     elif self.positions == "sinusoidal":
       table = jnp.asarray(sinusoidal(self.max_len, self.width))
     else:
-      raise ValueError(f"decoder positions must be 'learned' or 'sinusoidal', got {self.positions!r}.")
+      raise ValueError(
+          f"decoder positions must be 'learned' or 'sinusoidal', got {self.positions!r}.")
     x = x + table[positions].astype(self.dtype)[None]  # [b, l, d]
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     mask = None if self.decode else nn.make_causal_mask(tokens)  # [b, 1, l, l]

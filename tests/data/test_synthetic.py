@@ -52,8 +52,8 @@ def test_captions_vary_in_form_and_wording(shapes_dir):
 def test_single_shape_captions_name_the_colour_drawn(index):
   """Captions name the colour of the drawn pixels, the shape and its place."""
   rng = np.random.default_rng([5, index])
-  shape = synthetic.Shape(str(rng.choice(synthetic.SHAPES)), str(rng.choice(list(synthetic.COLORS))),
-                          "large", 0.5, 0.5, 0.2)
+  kind, color = str(rng.choice(synthetic.SHAPES)), str(rng.choice(list(synthetic.COLORS)))
+  shape = synthetic.Shape(kind, color, "large", 0.5, 0.5, 0.2)
   pixels = np.asarray(synthetic.render([shape], 64, rng), np.float32)  # [64, 64, 3]
   centre = pixels[28:36, 28:36].reshape(-1, 3).mean(0)
   nearest = min(synthetic.COLORS, key=lambda n: np.sum((np.array(synthetic.COLORS[n]) - centre)**2))
