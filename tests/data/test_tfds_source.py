@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.object_detection import coco_captions
 
