@@ -278,9 +278,13 @@ def read_kaggle(data_dir: str) -> list[Record]:
 
 
 def hash_split(records: list[Record], fractions: dict[str, float]) -> dict[str, list[Record]]:
-  """Deterministic split by a hash of the filename: stable as images are added or removed."""
+  """Deterministic split by a hash of the filename: stable as images are added or removed.
+
+  The hash intervals follow the split names in sorted order, so the split does not depend
+  on how the fractions were written (ConfigDict sorts its keys; a dict keeps its own order).
+  """
   total = sum(fractions.values())
-  names = list(fractions)
+  names = sorted(fractions)
   upper = list(np.cumsum([fractions[n] / total for n in names]))
   upper[-1] = np.inf  # Rounding never leaves an image out.
   splits: dict[str, list[Record]] = {name: [] for name in names}

@@ -74,6 +74,9 @@ def test_hash_split_is_deterministic_disjoint_and_stable(shapes_dir):
               or names["val"] & names["test"])
   assert 0.65 < len(names["train"]) / len(records) < 0.85
   # Order of input and removal of other images change nothing for the rest.
+  reordered = sources.hash_split(records, dict(reversed(fractions.items())))
+  assert {k: [r.filename for r in v] for k, v in reordered.items()} == {
+      k: [r.filename for r in v] for k, v in splits.items()}  # Key order does not matter.
   again = sources.hash_split(records[::-1][:200], fractions)
   for k, v in again.items():
     assert {r.filename for r in v} <= names[k]
