@@ -1,23 +1,77 @@
-"""Orbax checkpoints of the whole train state, in `workdir/checkpoints`."""
+"""Orbax checkpoints in `workdir/checkpoints`: the train state plus a JSON record of where
+the run stands (step, data position, examples and tokens seen, vocabulary).
+
+Saves are asynchronous (training continues while the arrays are written) and atomic:
+orbax writes into a temporary directory and renames it when complete, so a save cut
+short by preemption never looks like a checkpoint. A finished checkpoint that cannot be
+read (a truncated file, a half-synced copy) is set aside with a warning and the one
+before it is used.
+"""
 
 import os
 
+import jax
 import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
+
+UNREADABLE = "checkpoints_unreadable"
 
 
-def manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+def _root(workdir: str) -> epath.Path:
+  return epath.Path(workdir if "://" in workdir else os.path.abspath(workdir))
+
+
+def manager(workdir: str, keep: int, keep_every: int = 0) -> ocp.CheckpointManager:
+  """Keeps the newest `keep` checkpoints, plus every step divisible by `keep_every` (> 0)."""
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+      _root(workdir) / "checkpoints",
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=keep, keep_period=keep_every or None, create=True,
+          enable_async_checkpointing=True,
+          cleanup_tmp_directories=True))  # A save cut short by a kill is removed on restart.
 
 
-def save(mngr: ocp.CheckpointManager, state) -> None:
-  mngr.save(int(state.step), args=ocp.args.StandardSave(state))
+def save(mngr: ocp.CheckpointManager, state, meta: dict) -> None:
+  """Starts writing `state` and `meta` at `meta['step']`; returns before the write ends."""
+  mngr.save(meta["step"], args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
 
-def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
-  """The newest checkpoint laid out like `abstract_state` (shapes + shardings), or None."""
-  step = mngr.latest_step()
-  if step is None:
-    return None
-  return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state))
+def restore_latest(mngr: ocp.CheckpointManager, workdir: str, abstract_state, *,
+                   set_aside: bool = True):
+  """(state, meta) of the newest readable checkpoint, laid out like `abstract_state`
+  (shapes + shardings), or None when there is none.
+
+  An unreadable checkpoint is skipped with a warning and the previous one tried; with
+  `set_aside` (training, which will save that step again) it is also moved to
+  WORKDIR/checkpoints_unreadable, kept for inspection, never deleted.
+  """
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      restored = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+    except Exception as e:  # noqa: BLE001 - any failure to read means: not usable.
+      reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+      logging.warning("Checkpoint %d in %s is unreadable (%s); %strying the one before.", step,
+                      mngr.directory, reason, f"moved it to {UNREADABLE}, " if set_aside else "")
+      if set_aside:
+        _set_aside(mngr, workdir, step)
+      continue
+    return restored.state, restored.meta
+  return None
+
+
+def _set_aside(mngr: ocp.CheckpointManager, workdir: str, step: int) -> None:
+  if jax.process_index() == 0:
+    aside = _root(workdir) / UNREADABLE
+    aside.mkdir(parents=True, exist_ok=True)
+    target = aside / str(step)
+    suffix = 0
+    while target.exists():  # An earlier unreadable copy of the same step stays too.
+      suffix += 1
+      target = aside / f"{step}.{suffix}"
+    (epath.Path(mngr.directory) / str(step)).rename(target)
+  multihost_utils.sync_global_devices(f"capflax_set_aside_{step}")
+  mngr.reload()

@@ -8,13 +8,14 @@ step, the decode settings, the metrics and every caption.
 """
 
 import json
-import os
 
 import jax
 from absl import app, flags
+from etils import epath
 
 from capflax import evaluation, inference, run_files
 from capflax.data import dataset
+from capflax.models import captioner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A capflax workdir (config.json, vocab.json, checkpoints/).")
@@ -45,10 +46,13 @@ def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int |
   captions = evaluation.caption_records(generate, run.variables, records, run.vocab, config,
                                         run.mesh)
   scores = evaluation.score(captions, records, with_meteor=meteor)
+  scores["loss"] = evaluation.mean_loss(run.variables, captioner.build(config, len(run.vocab)),
+                                        records, run.vocab, config, run.mesh,
+                                        config.eval.loss_batches)
   result = {"step": run.step, "split": split, "decode": evaluation.decode_settings(config),
             "metrics": scores, "captions": captions}
   if jax.process_index() == 0:
-    run_files.write_json(os.path.join(workdir, output or f"eval_{split}.json"), result)
+    run_files.write_json(epath.Path(workdir) / (output or f"eval_{split}.json"), result)
   return result
 
 

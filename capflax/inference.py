@@ -5,18 +5,16 @@ restore the newest checkpoint, so they caption with exactly what training produc
 """
 
 import dataclasses
-import functools
-import os
 from typing import Any
 
-import jax
 import ml_collections
 from absl import logging
+from etils import epath
 
-from capflax import checkpoint, optim, run_files, sharding, train
+from capflax import checkpoint, run_files, sharding
+from capflax import state as state_lib
 from capflax.data import dataset
 from capflax.data.tokenizer import Vocabulary
-from capflax.models import captioner
 
 DECODE_FIELDS = ("method", "beam_size", "alpha", "max_len", "min_len", "no_repeat_ngram_size",
                  "ban_unk", "temperature", "top_k", "top_p")
@@ -35,24 +33,20 @@ def load(workdir: str, decode_overrides: dict | None = None) -> Run:
   """The workdir's config (with `config.decode` fields replaced), vocabulary and weights."""
   config = run_files.load_config(workdir)
   config.decode.update(decode_overrides or {})
-  vocab_path = os.path.join(workdir, dataset.VOCAB_FILE)
-  if not os.path.exists(vocab_path):
+  vocab_path = epath.Path(workdir) / dataset.VOCAB_FILE
+  if not vocab_path.exists():
     raise FileNotFoundError(f"{vocab_path}: missing; the workdir has no saved vocabulary.")
   vocab = Vocabulary.load(vocab_path)
-  mesh = sharding.make_mesh()
-  model = captioner.build(config, len(vocab))
-  tx = optim.make(config, config.train.num_steps)
-  abstract = jax.eval_shape(functools.partial(train.init_state, config, model, tx),
-                            jax.random.PRNGKey(0))
-  replicated = sharding.replicated(mesh)
+  mesh = sharding.make_mesh()  # Data parallel: the weights replicated on every device.
+  # The schedule's length changes values, not the state's structure: any will do here.
+  spec = state_lib.make_spec(config, len(vocab), mesh, state_lib.Durations(1, 0))
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(
-      mngr, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-                         abstract))
-  if state is None:
+  restored = checkpoint.restore_latest(mngr, workdir, spec.abstract, set_aside=False)
+  if restored is None:
     raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to restore.")
+  state = restored[0]
   logging.info("Restored step %d from %s.", int(state.step), workdir)
-  return Run(config, vocab, state.variables, int(state.step), mesh)
+  return Run(config, vocab, state.eval_variables, int(state.step), mesh)
 
 
 def define_decode_flags(flags) -> None:

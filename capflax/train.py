@@ -1,158 +1,215 @@
 """Training loop: `train_and_evaluate(config, workdir)` trains, checkpoints, evaluates.
 
-Rerunning it on the same workdir resumes from the newest checkpoint: the state holds
-params, optimizer state, step and RNG, and the input stream is addressed by step, so a
-resumed run continues exactly where the last one stopped.
+Rerunning it on the same workdir resumes from the newest checkpoint: the checkpoint
+holds the train state (params, optimizer state, EMA, step, RNG) and the data position,
+and the input stream is addressed by element, so a resumed run continues exactly where
+the last one stopped. A SIGTERM saves and returns; a non-finite loss or gradient stops
+the run, naming the step, with the last good checkpoint untouched.
 """
 
 import functools
-import json
-import os
 import time
-from typing import Any
 
-import flax
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
+from etils import epath
+from flax.traverse_util import flatten_dict
+from jax.experimental import multihost_utils
 
-from capflax import checkpoint, evaluation, losses, optim, run_files, sharding
+from capflax import (checkpoint, evaluation, hardware, preemption, run_files, run_record,
+                     sharding)
 from capflax.data import augment, dataset, pipeline
-from capflax.models import captioner, pretrained
+from capflax.errors import ConfigError
+from capflax.models import pretrained
+from capflax.state import durations, make_spec
+from capflax.step import train_step
 
 
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array
-  params: Any
-  batch_stats: Any  # BatchNorm running statistics ({} for encoders without BatchNorm).
-  opt_state: Any
-  rng: jax.Array  # Raw uint32 key: checkpointable as a plain array.
-
-  @property
-  def variables(self) -> dict:
-    """What `model.apply` takes for evaluation and decoding."""
-    return {"params": self.params, "batch_stats": self.batch_stats}
+class NonFiniteError(FloatingPointError):
+  """The loss or gradient norm became NaN or infinite."""
 
 
-def init_state(config, model, tx, rng) -> TrainState:
-  images = jnp.zeros((1, config.data.image_size, config.data.image_size, 3), jnp.uint8)
-  tokens = jnp.zeros((1, config.data.max_len + 1), jnp.int32)
-  params_rng, state_rng = jax.random.split(rng)
-  variables = model.init({"params": params_rng}, images, tokens)
-  params = variables["params"]
-  return TrainState(step=jnp.array(0, jnp.int32), params=params,
-                    batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-                    rng=state_rng)
-
-
-def train_step(state: TrainState, batch: dict, model, tx) -> tuple[TrainState, dict]:
-  """One AdamW step on the mean token cross-entropy of the global batch.
-
-  BatchNorm statistics are means over the global batch: under `jax.jit` with the batch
-  sharded along `data`, XLA reduces them across devices.
-  """
-  dropout_rng = jax.random.fold_in(state.rng, state.step)
-
-  def loss_fn(params):
-    logits, updated = model.apply(
-        {"params": params, "batch_stats": state.batch_stats}, batch["image"],
-        batch["tokens"][:, :-1], train=True, rngs={"dropout": dropout_rng},
-        mutable=["batch_stats"])  # [b, l, vocab]
-    total, count = losses.token_cross_entropy(logits, batch["tokens"][:, 1:])
-    return total / jnp.maximum(count, 1.0), updated.get("batch_stats", {})
-
-  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-  return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                       opt_state=opt_state), metrics
+def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
+  """Elements per epoch: (image, caption) pairs, or images with `captions_per_image='one'`."""
+  if config.data.captions_per_image == "one":
+    return len(train_records)
+  return sum(len(r.captions) for r in train_records)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the results."""
-  start_time = time.time()
-  os.makedirs(workdir, exist_ok=True)
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the results.
+
+  A run stopped by SIGTERM returns {'preempted': True, 'step': ...} after saving.
+  """
+  start_time = time.time()  # Wall time includes loading data and compiling.
+  lead = jax.process_index() == 0
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+  if lead:  # Generated or exported data is written once, then every process reads it.
+    dataset.resolve_dir(config, workdir)
+  multihost_utils.sync_global_devices("capflax_data_ready")
   splits = dataset.load_splits(config, workdir)
   vocab = dataset.vocabulary(config, workdir, splits["train"])
-  lead = jax.process_index() == 0
   if lead:
     run_files.save_config(workdir, config)
   writer = metric_writers.create_default_writer(workdir, just_logging=not lead)
 
-  mesh = sharding.make_mesh()
-  for part in ("train", "eval"):
-    if config[part].batch_size % mesh.size:
-      raise ValueError(f"{part}.batch_size {config[part].batch_size} is not divisible by the "
-                       f"{mesh.size} devices.")
-  total_steps = config.train.num_steps
-  model = captioner.build(config, len(vocab))
-  tx = optim.make(config, total_steps)
-  lr_schedule = optim.schedule(config, total_steps)
-
-  rng = jax.random.PRNGKey(config.seed)
-  init = functools.partial(init_state, config, model, tx)
-  abstract = jax.eval_shape(init, rng)
-  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), abstract)
-  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(
-      mngr, jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                         abstract, state_sharding))
-  if state is None:
-    state = jax.jit(init, out_shardings=state_sharding)(rng)  # Created in place, already sharded.
+  mesh = sharding.make_mesh(config)
+  _check_batch_sizes(config, mesh)
+  elements = epoch_size(config, splits["train"])
+  length = durations(config, elements)
+  spec = make_spec(config, len(vocab), mesh, length)
+  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, config.train.keep_every)
+  restored = checkpoint.restore_latest(mngr, workdir, spec.abstract)
+  if restored is None:
+    state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(config.seed))
     if config.model.encoder.init_from:  # Fresh runs only: a resumed run has its own weights.
       state = state.replace(params=pretrained.load_encoder(config, state.params))
-    parameter_overview.log_parameter_overview(state.params)
-    writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
+    meta = {"step": 0, "data": {"next_element": 0}, "seen": {"examples": 0, "tokens": 0},
+            "elapsed_s": 0.0}
+    writer.write_hparams(_hparams(config))
+  else:
+    state, meta = restored
+    if meta["vocab"] != vocab.itos:
+      raise ConfigError(f"{workdir}/{dataset.VOCAB_FILE} differs from the vocabulary saved in "
+                        f"checkpoint {meta['step']}; restore the workdir's vocab.json.")
+  parameter_overview.log_parameter_overview(state.params)
   start_step = int(state.step)
-  logging.info("Starting at step %d of %d on %d device(s).", start_step, total_steps, mesh.size)
+  elapsed_before = meta["elapsed_s"]  # Wall time of the attempts before this one.
+  logging.info("Starting at step %d of %d (%.2f epochs of %d elements) on %d device(s), mesh %s.",
+               start_step, length.total_steps, length.total_steps * config.train.batch_size
+               / elements, elements, mesh.size, dict(mesh.shape))
 
-  step_fn = jax.jit(functools.partial(train_step, model=model, tx=tx),
-                    in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
-                    out_shardings=(state_sharding, sharding.replicated(mesh)),
-                    donate_argnums=0)
-  generate = evaluation.make_generate(config, len(vocab), mesh)
+  t = config.train
+  step_fn = jax.jit(
+      functools.partial(train_step, model=spec.model, tx=spec.tx, accum_steps=t.grad_accum_steps,
+                        label_smoothing=t.label_smoothing, ema_decay=config.optim.ema_decay,
+                        micro_sharding=sharding.micro_batch_sharding(mesh)),
+      in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
+      out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
-      global_batch=config.train.batch_size, seed=config.seed, start_step=start_step,
+      global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment))
-  progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
+  batch = sharding.global_batch(next(stream), mesh)
+  compiled = step_fn.lower(state, batch).compile()
+  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
+  flops_per_step = flops_per_example * t.batch_size
+  peak = hardware.peak_flops(t.peak_flops_per_device)
+  logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
+               flops_per_example,
+               f"peak {peak:.3g} FLOP/s per device" if peak else "no peak FLOP/s known for "
+               f"{jax.devices()[0].device_kind}: no MFU (set train.peak_flops_per_device)")
+
+  generate = evaluation.make_generate(config, len(vocab), mesh)
+  progress = periodic_actions.ReportProgress(num_train_steps=length.total_steps, writer=writer,
                                              every_secs=30)
-  window: list[dict] = []
-  train_loss = None
-  for step in range(start_step + 1, total_steps + 1):
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      state, metrics = step_fn(state, sharding.global_batch(next(stream), mesh))
-    window.append(metrics)
-    progress(step, time.time())
-    if step % config.train.log_every == 0 or step == total_steps:
-      means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-      window = []
-      if not np.isfinite(means["loss"]):
-        raise FloatingPointError(f"non-finite training loss at step {step}; the last good "
-                                 f"checkpoint is kept in {workdir}/checkpoints.")
-      train_loss = means["loss"]
-      writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()}
-                           | {"train/lr": float(lr_schedule(step - 1))})
-    if step % config.train.eval_every == 0 and step != total_steps:
-      _validate(config, state.variables, model, generate, splits["val"], vocab, mesh, writer, step)
-    if step % config.train.checkpoint_every == 0 or step == total_steps:
-      checkpoint.save(mngr, state)
-  mngr.wait_until_finished()
+  hooks = [progress]
+  if t.profile_steps and lead:
+    hooks.append(periodic_actions.Profile(
+        logdir=workdir, num_profile_steps=t.profile_steps, profile_duration_ms=None,
+        first_profile=t.profile_first_step, every_secs=None))
+  pending: list[tuple[int, dict]] = []  # Per-step metrics not yet checked and logged.
+  timer = _Timer()
+  train_loss, preempted = None, False
+  try:  # However the loop ends, checkpoints already started are completed.
+    with preemption.Notice(mngr) as notice:
+      for step in range(start_step + 1, length.total_steps + 1):
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+          state, metrics = compiled(state, batch)
+        pending.append((step, metrics))
+        for hook in hooks:
+          hook(step)
+        last = step == length.total_steps
+        preempted = notice.reached(step) and not last
+        save = preempted or last or step % t.checkpoint_every == 0
+        if save or step % t.log_every == 0:
+          means = _check_and_average(pending, workdir)  # Nothing non-finite is ever saved.
+          meta = _advance(meta, step, means["steps"] * t.batch_size, means["tokens"])
+          meta["elapsed_s"] = elapsed_before + time.time() - start_time
+          pending = []
+          train_loss = means["loss"]
+          examples_per_s = t.batch_size * means["steps"] / timer.lap()
+          scalars = {"loss": means["loss"], "grad_norm": means["grad_norm"],
+                     "lr": float(spec.lr(step - 1)), "examples_per_s": examples_per_s,
+                     "flops_per_s": examples_per_s * flops_per_step / t.batch_size}
+          if peak:
+            scalars["mfu"] = scalars["flops_per_s"] / (peak * mesh.size)
+          writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
+        if save:
+          checkpoint.save(mngr, state, meta | {"vocab": vocab.itos})
+        if preempted:
+          break
+        if not last:
+          batch = sharding.global_batch(next(stream), mesh)
+        if step % t.eval_every == 0 and not last:
+          _validate(config, state.eval_variables, spec.model, generate, splits["val"], vocab,
+                    mesh, writer, step)
+          timer.lap()  # Validation is not training time.
+  finally:
+    mngr.wait_until_finished()
+  if preempted:
+    logging.warning("Preempted at step %d: checkpoint saved in %s; rerun the same command to "
+                    "resume.", int(state.step), workdir)
+    writer.flush()
+    return {"preempted": True, "step": int(state.step)}
 
   results = _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir,
-                              train_loss)
-  results["wall_time_s"] = time.time() - start_time
-  if lead:
-    run_files.write_json(os.path.join(workdir, run_files.RESULTS), results)
+                              train_loss, spec.model)
+  results["wall_time_s"] = elapsed_before + time.time() - start_time
+  if lead:  # The run record first: results.json marks a finished run.
+    run_record.write(workdir, config, params=state.params, flops_per_example=flops_per_example,
+                     steps=int(state.step), examples_seen=meta["seen"]["examples"],
+                     tokens_seen=meta["seen"]["tokens"], wall_time_s=results["wall_time_s"],
+                     results=results)
+    run_files.write_json(epath.Path(workdir) / run_files.RESULTS, results)
   writer.flush()
   return results
+
+
+def _check_batch_sizes(config, mesh) -> None:
+  accum = config.train.grad_accum_steps
+  if accum < 1:
+    raise ConfigError(f"config.train.grad_accum_steps must be >= 1, got {accum}.")
+  for key, size, per in (("train.batch_size", config.train.batch_size, mesh.size * accum),
+                         ("eval.batch_size", config.eval.batch_size, mesh.size)):
+    if size % per:
+      raise ConfigError(f"config.{key} {size} is not divisible by {per} (the {mesh.size} "
+                        f"devices{f' x {accum} accumulation steps' if per != mesh.size else ''}).")
+
+
+class _Timer:
+  def __init__(self):
+    self._last = time.perf_counter()
+
+  def lap(self) -> float:
+    now = time.perf_counter()
+    lap, self._last = now - self._last, now
+    return max(lap, 1e-9)
+
+
+def _check_and_average(pending: list[tuple[int, dict]], workdir: str) -> dict:
+  """Means of the pending steps' metrics; the first non-finite step stops the run."""
+  values = jax.device_get([m for _, m in pending])
+  for (step, _), m in zip(pending, values):
+    if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
+      raise NonFiniteError(
+          f"non-finite {'loss' if not np.isfinite(m['loss']) else 'gradient norm'} at step "
+          f"{step} (loss {float(m['loss'])}, gradient norm {float(m['grad_norm'])}); stopped "
+          f"without saving: the last good checkpoint is in {workdir}/checkpoints.")
+  means = {k: float(np.mean([m[k] for m in values])) for k in ("loss", "grad_norm")}
+  return means | {"steps": len(values), "tokens": int(sum(m["tokens"] for m in values))}
+
+
+def _advance(meta: dict, step: int, examples: int, tokens: int) -> dict:
+  """The run's position after `step`: data consumed, examples and tokens seen."""
+  seen = meta["seen"]
+  return meta | {"step": step, "data": {"next_element": meta["data"]["next_element"] + examples},
+                 "seen": {"examples": seen["examples"] + examples,
+                          "tokens": seen["tokens"] + tokens}}
 
 
 def _validate(config, variables, model, generate, records, vocab, mesh, writer, step):
@@ -167,36 +224,36 @@ def _validate(config, variables, model, generate, records, vocab, mesh, writer, 
   evaluation.write_samples(writer, step, "val", captions, subset, config.eval.num_samples)
 
 
-def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss):
-  """Captions (`config.decode`) and metrics for each split in `config.eval.splits`, on disk."""
-  results_path = os.path.join(workdir, run_files.RESULTS)
-  if train_loss is None and os.path.exists(results_path):  # Rerun of a finished run.
-    with open(results_path) as f:
-      train_loss = json.load(f).get("train_loss")
+def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss,
+                      model):
+  """Captions (`config.decode`), metrics and teacher-forced loss for each split in
+  `config.eval.splits`, on disk."""
+  results_path = epath.Path(workdir) / run_files.RESULTS
+  if train_loss is None and results_path.exists():  # Rerun of a finished run.
+    train_loss = run_files.read_json(results_path).get("train_loss")
   step = int(state.step)
   results = {"step": step, "train_loss": train_loss, "eval": {},
              "decode": evaluation.decode_settings(config)}
   for split in config.eval.splits:
     records = splits[split]
-    captions = evaluation.caption_records(generate, state.variables, records, vocab, config, mesh)
+    captions = evaluation.caption_records(generate, state.eval_variables, records, vocab, config,
+                                          mesh)
     scores = evaluation.score(captions, records)
+    scores["loss"] = evaluation.mean_loss(state.eval_variables, model, records, vocab, config,
+                                          mesh, config.eval.loss_batches)
     results["eval"][split] = scores
     writer.write_scalars(step, {f"{split}/{k}": v for k, v in scores.items() if k != "num_images"})
     logging.info("%s: %s", split, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     evaluation.write_samples(writer, step, split, captions, records, config.eval.num_samples)
     if jax.process_index() == 0:
-      run_files.write_json(os.path.join(workdir, f"captions_{split}.json"), captions)
+      run_files.write_json(epath.Path(workdir) / f"captions_{split}.json", captions)
       print(f"\n{split} samples (step {step}):\n"
             + evaluation.sample_table(captions, records, config.eval.num_samples))
       print(f"{split} metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
   return results
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out |= _flatten(v, f"{prefix}{k}.")
-    else:
-      out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
-  return out
+def _hparams(config: ml_collections.ConfigDict) -> dict:
+  """The config as TensorBoard hparams: dotted names, scalar values (others as text)."""
+  return {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+          for k, v in flatten_dict(config.to_dict(), sep=".").items()}

@@ -18,6 +18,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.data.synthetic_image_size = 128
   c.data.synthetic_seed = 0
   c.data.split_fractions = {"train": 0.75, "val": 0.125, "test": 0.125}
+  c.data.train_fraction = 1.0  # Train on this fraction of the train images (data scaling).
   c.data.image_size = 64
   c.data.max_len = 28  # Words per caption; longer captions are cut.
   c.data.min_count = 5
@@ -48,12 +49,34 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       dropout=0.1))
 
   c.optim = ml_collections.ConfigDict(dict(
-      lr=1e-3, warmup_steps=100, end_lr_fraction=0.01, b1=0.9, b2=0.98, weight_decay=0.01,
-      grad_clip_norm=1.0, encoder_lr_mult=1.0))
+      lr=1e-3, schedule="cosine",  # After warmup: 'cosine' | 'linear' | 'rsqrt' | 'constant'
+      warmup_steps=100, warmup_epochs=0.0,  # warmup_epochs > 0 replaces warmup_steps
+      end_lr_fraction=0.01,  # cosine, linear: final lr / lr
+      b1=0.9, b2=0.98, weight_decay=0.01, grad_clip_norm=1.0, encoder_lr_mult=1.0,
+      # Decayed parameters: regex searched in the path ('decoder/embed/embedding'); the default
+      # takes kernels only (no norms, biases, embeddings).
+      weight_decay_pattern=r"(^|/)kernel$",
+      ema_decay=0.0))  # > 0: keep an EMA of the parameters and evaluate with it (e.g. 0.9999).
 
   c.train = ml_collections.ConfigDict(dict(
-      batch_size=64, num_steps=1000, log_every=50, eval_every=500, checkpoint_every=500,
-      keep_checkpoints=2))
+      batch_size=64,  # Global, over all devices and hosts.
+      num_steps=1000, num_epochs=0.0,  # num_epochs > 0 replaces num_steps
+      grad_accum_steps=1,  # Micro-batches per step: the same gradient with less memory.
+      label_smoothing=0.0,
+      log_every=50, eval_every=500,
+      checkpoint_every=500, keep_checkpoints=2,  # Keep the newest keep_checkpoints ...
+      keep_every=0,  # ... plus every step divisible by keep_every (> 0).
+      profile_steps=0, profile_first_step=10,  # A profiler trace of this many steps, in workdir.
+      peak_flops_per_device=0.0))  # For MFU on devices not in capflax/hardware.py.
+
+  # Devices as a (data, fsdp) mesh; -1: the devices left over. Both axes split the batch;
+  # `fsdp` also splits parameters and optimizer state: each leaf by the first rule (regex
+  # searched in its path, e.g. 'params/encoder/Transformer/encoderblock_0/MlpBlock_0/Dense_0/
+  # kernel' or 'opt_state/...') that matches; 'fsdp' splits its largest dimension divisible
+  # by the fsdp size when it has >= fsdp_min_size elements; the rest are replicated.
+  c.mesh = ml_collections.ConfigDict(dict(
+      data=-1, fsdp=1, rules=(("batch_stats", "replicate"), (".*", "fsdp")),
+      fsdp_min_size=2 ** 14))
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=128, splits=("val", "test"), max_val_images=256, loss_batches=4, num_samples=5))

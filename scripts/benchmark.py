@@ -10,6 +10,7 @@ in the same process), never absolute timings compared across machines.
 import functools
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -21,7 +22,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from capflax import evaluation, optim, sharding, train  # noqa: E402
+from capflax import evaluation, optim, run_record, state, step  # noqa: E402
+from capflax import sharding as sharding_lib  # noqa: E402
 from capflax.models import captioner  # noqa: E402
 
 MEASUREMENTS = {}
@@ -41,8 +43,13 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "time at 40 tokens over 10), "
                   "metrics (coco-caption metrics vs pycocoevalcap: time and max difference), "
                   "pipeline (input images/s from JPEGs to 224 px batches, per core, and its "
-                  "ratio to a configs/base.py train step's images/s).")
+                  "ratio to a configs/base.py train step's images/s), "
+                  "sharding (configs/base.py's model at a small batch: the sharded train step "
+                  "on 1 device and on 8 forced CPU devices as (fsdp 8) and (data 2, fsdp 4); "
+                  "step times, MFU and the 8-device overhead ratio).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
+flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes; time only that mesh "
+                    "(the sharding measurement runs itself this way with 8 forced devices).")
 
 
 def _time(fn, *args, repeats: int) -> float:
@@ -97,19 +104,21 @@ def train_step(config, repeats):
 def step_figures(config, repeats):
   """One train step of `config`: seconds, FLOPs/example, examples/s and MFU against a
   matmul timed alternately with it (a shared machine's load then affects both alike)."""
-  mesh = sharding.make_mesh()
+  mesh = sharding_lib.make_mesh()
   vocab_size = 2000
   model = captioner.build(config, vocab_size)
-  tx = optim.make(config, config.train.num_steps)
-  state = jax.jit(functools.partial(train.init_state, config, model, tx))(jax.random.PRNGKey(0))
+  tx = optim.make(config, config.train.num_steps, config.optim.warmup_steps)
+  train_state = jax.jit(functools.partial(state.init_state, config, model, tx))(
+      jax.random.PRNGKey(0))
   b, s = config.train.batch_size, config.data.image_size
-  batch = sharding.global_batch({
+  batch = sharding_lib.global_batch({
       "image": np.random.randint(0, 256, (b, s, s, 3), np.uint8),
       "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}, mesh)
-  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
-  flops = step.lower(state, batch).compile().cost_analysis()["flops"]
+  train_step = jax.jit(functools.partial(step.train_step, model=model, tx=tx))
+  flops = train_step.lower(train_state, batch).compile().cost_analysis()["flops"]
   matmul, matrix, matmul_flops = matmul_peak()
-  seconds, matmul_s = _time_alternately(step, (state, batch), matmul, (matrix,), repeats)
+  seconds, matmul_s = _time_alternately(train_step, (train_state, batch), matmul, (matrix,),
+                                        repeats)
   peak = matmul_flops / matmul_s
   return {"encoder": config.model.encoder.variant or f"vit-w{config.model.encoder.width}",
           "batch": b, "step_s": seconds, "flops_per_example": flops / b,
@@ -122,14 +131,14 @@ def decode(config, repeats):
   recomputing the whole prefix each step; cost of 40 tokens over 10 (linear: <= 4.5)."""
   config = config.copy_and_resolve_references()
   config.data.max_len = max(config.data.max_len, 40)  # Positions for the longest search.
-  mesh = sharding.make_mesh()
+  mesh = sharding_lib.make_mesh()
   vocab_size, b = 2000, 64
   model = captioner.build(config, vocab_size)
   s = config.data.image_size
   images = np.random.randint(0, 256, (b, s, s, 3), np.uint8)
   variables = jax.jit(model.init)(jax.random.PRNGKey(0), images[:1],
                                   jnp.zeros((1, 4), jnp.int32))
-  images = sharding.global_batch({"image": images}, mesh)["image"]
+  images = sharding_lib.global_batch({"image": images}, mesh)["image"]
   rng = jax.random.PRNGKey(0)
 
   def seconds(method, max_len, cached=True):
@@ -255,8 +264,81 @@ def pipeline(config, repeats):
           "augmented_ratio_to_step": augmented / step["examples_per_s"]}
 
 
+def sharded_step_figures(config, repeats, devices) -> dict:
+  """The train step as training runs it (state created sharded by config.mesh, donated):
+  seconds and MFU against a matmul timed alternately with it."""
+  mesh = sharding_lib.make_mesh(config, devices)
+  vocab_size = 2000
+  spec = state.make_spec(config, vocab_size, mesh, state.Durations(100, 10))
+  train_state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(0))
+  b, s = config.train.batch_size, config.data.image_size
+  batch = sharding_lib.global_batch({
+      "image": np.random.randint(0, 256, (b, s, s, 3), np.uint8),
+      "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}, mesh)
+  train_step = jax.jit(functools.partial(step.train_step, model=spec.model, tx=spec.tx),
+                       in_shardings=(spec.shardings, sharding_lib.batch_sharding(mesh)),
+                       out_shardings=(spec.shardings, sharding_lib.replicated(mesh)),
+                       donate_argnums=0)
+  holder = [train_state]
+
+  def run(batch):  # The state is donated: carry it from call to call.
+    holder[0], metrics = train_step(holder[0], batch)
+    return metrics
+
+  matmul, matrix, matmul_flops = matmul_peak()
+  seconds, matmul_s = _time_alternately(run, (batch,), matmul, (matrix,), repeats)
+  flops = run_record.training_flops_per_example(config, vocab_size) * b
+  return {"step_s": seconds, "mfu": flops / seconds / (matmul_flops / matmul_s)}
+
+
+def _base_shapes(base_config):
+  """configs/base.py's model; a small float32 batch where the devices are CPUs (no bf16
+  units: bf16 would be emulated)."""
+  config = base_config.copy_and_resolve_references()
+  if jax.devices()[0].platform == "cpu":
+    config.train.batch_size, config.model.dtype = 8, "float32"
+  return config
+
+
+@measurement
+def sharding(config, repeats):
+  """configs/base.py's train step on 1 device, then (in a child process with 8 forced CPU
+  devices) on a (fsdp 8) and a (data 2, fsdp 4) mesh: the overhead of partitioning.
+
+  Not (data 8): eight float32 replicas of ViT-B/16's parameters and Adam state do not fit
+  a small machine's memory, which is what FSDP is for."""
+  from configs import base
+  config = _base_shapes(base.get_config())
+  repeats = min(repeats, 3)
+  one = sharded_step_figures(config, repeats, jax.devices()[:1])
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  eight = {}
+  for mesh in ("1,8", "2,4"):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--only=sharding",
+                          f"--sharding_mesh={mesh}", f"--repeats={repeats}"], env=env,
+                         capture_output=True, text=True, check=True)
+    eight[mesh] = json.loads(out.stdout.strip().splitlines()[-1])
+  return {"batch": config.train.batch_size, "dtype": config.model.dtype,
+          "step_s_1dev": one["step_s"], "mfu_1dev": one["mfu"],
+          "step_s_8dev": eight["1,8"]["step_s"], "mfu_8dev": eight["1,8"]["mfu"],
+          "overhead_8dev": eight["1,8"]["step_s"] / one["step_s"], "mesh_8dev": "fsdp 8",
+          "step_s_8dev_data2_fsdp4": eight["2,4"]["step_s"],
+          "overhead_8dev_data2_fsdp4": eight["2,4"]["step_s"] / one["step_s"]}
+
+
+def _sharding_child():
+  """One mesh's figures for the sharding measurement (run with 8 forced devices)."""
+  from configs import base
+  config = _base_shapes(base.get_config())
+  config.mesh.data, config.mesh.fsdp = (int(x) for x in FLAGS.sharding_mesh.split(","))
+  print(json.dumps(sharded_step_figures(config, FLAGS.repeats, jax.devices())), flush=True)
+
+
 def main(argv):
   del argv
+  if FLAGS.sharding_mesh:
+    return _sharding_child()
   unknown = set(FLAGS.only) - set(MEASUREMENTS)
   if unknown:
     raise app.UsageError(f"unknown measurement(s) {sorted(unknown)}; "

@@ -7,16 +7,22 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The data loader's image-check cache: per test session, not the user's ~/.cache.
 os.environ["CAPFLAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="capflax-test-cache-")
+# A persistent XLA compilation cache, shared with the command lines the tests start.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), "capflax-test-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
-import jax  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
 
-jax.config.update("jax_compilation_cache_dir", os.path.join(
-    os.environ.get("TMPDIR", "/tmp"), "capflax-test-jax-cache"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+def forced_devices_env(n: int = 8) -> dict:
+  """Environment of a child Python process with `n` CPU devices and this repo importable."""
+  return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu",
+          "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+          "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]}
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import REPO
+from tests.conftest import REPO, forced_devices_env
 
 SCRIPT = textwrap.dedent("""
     import json
@@ -35,7 +35,8 @@ SCRIPT = textwrap.dedent("""
 
     out = {}
     for n in (1, 8):
-      mesh = Mesh(np.asarray(jax.devices()[:n]), ("data",), axis_types=(AxisType.Auto,))
+      mesh = Mesh(np.asarray(jax.devices()[:n]).reshape(n, 1), sharding.AXES,
+                  axis_types=(AxisType.Auto,) * 2)
       fn = jax.jit(new_stats,
                    in_shardings=(sharding.replicated(mesh), sharding.batch_sharding(mesh)))
       out[n] = jax.tree.map(np.asarray, fn(variables, sharding.global_batch(batch, mesh)["image"]))
@@ -50,10 +51,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_batch_norm_statistics_are_global_over_the_sharded_batch():
-  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu",
-         "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
   out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True,
-                       env=env, timeout=300, check=False)
+                       env=forced_devices_env(8), timeout=300, check=False)
   assert out.returncode == 0, out.stderr[-3000:]
   result = json.loads(out.stdout.strip().splitlines()[-1])
   assert result["devices"] == 8 and result["leaves"] == 40  # mean and var of 20 BatchNorms.

@@ -7,8 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
-from capflax import optim, train
+from capflax import optim, state as state_lib, step as step_lib
 from capflax.models import captioner
 from configs import demo
 
@@ -21,13 +22,14 @@ def _config(**encoder):
 
 def _setup(config):
   model = captioner.build(config, vocab_size=13)
-  tx = optim.make(config, config.train.num_steps)
-  state = jax.jit(functools.partial(train.init_state, config, model, tx))(jax.random.PRNGKey(0))
+  tx = optim.make(config, config.train.num_steps, config.optim.warmup_steps)
+  state = jax.jit(functools.partial(state_lib.init_state, config, model, tx))(
+      jax.random.PRNGKey(0))
   s, b = config.data.image_size, config.train.batch_size
   rng = np.random.default_rng(0)
   batch = {"image": rng.integers(0, 256, (b, s, s, 3), np.uint8),
            "tokens": rng.integers(4, 13, (b, config.data.max_len + 2), np.int32)}
-  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx))
+  step = jax.jit(functools.partial(step_lib.train_step, model=model, tx=tx))
   return state, batch, step
 
 
@@ -68,7 +70,7 @@ def test_encoder_learning_rate_multiplier_scales_only_encoder_updates():
   updates = {}
   for mult in (1.0, 0.1):
     config.optim.encoder_lr_mult = mult
-    tx = optim.make(config, 100)
+    tx = optim.make(config, 100, config.optim.warmup_steps)
     opt_state = tx.init(params)
     for _ in range(2):  # Step 0 has learning rate 0 (warmup from 0).
       u, opt_state = jax.jit(tx.update)(grads, opt_state, params)
@@ -97,7 +99,7 @@ def test_weight_decay_skips_norms_and_biases_of_scanned_blocks_too():
   config = _config()
   config.model.scan = True
   params = _setup(config)[0].params
-  mask = optim._decay_mask(params)["encoder"]["Transformer"]["encoderblock"]
+  mask = optim.decay_mask(params, _config().optim.weight_decay_pattern)["encoder"]["Transformer"]["encoderblock"]
   assert mask["MlpBlock_0"]["Dense_0"]["kernel"]
   assert mask["MultiHeadDotProductAttention_0"]["out"]["kernel"]
   assert not mask["LayerNorm_0"]["scale"] and not mask["MlpBlock_0"]["Dense_0"]["bias"]
@@ -107,7 +109,50 @@ def test_weight_decay_skips_norms_and_biases_of_scanned_blocks_too():
 def test_weight_decay_only_on_kernels():
   params = _setup(_config())[0].params
   decayed = {"/".join(path) for path, on in
-             flax.traverse_util.flatten_dict(optim._decay_mask(params)).items() if on}
+             flax.traverse_util.flatten_dict(optim.decay_mask(params, _config().optim.weight_decay_pattern)).items() if on}
   assert decayed and all(name.endswith("/kernel") for name in decayed)
   assert "decoder/embed/embedding" not in decayed
   assert "decoder/decoderblock_0/SelfAttention/query/kernel" in decayed
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear", "rsqrt", "constant"])
+def test_schedules_against_their_formulas(name):
+  config = _config()
+  config.optim.update(lr=2.0, schedule=name, end_lr_fraction=0.1)
+  total, warmup = 110, 10
+  lr = optim.schedule(config, total, warmup)
+  for step in (0, 5, 10, 35, 60, 109, 110):
+    if step < warmup:
+      expected = 2.0 * step / warmup
+    else:
+      t = (step - warmup) / (total - warmup)
+      expected = {"cosine": 2.0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t))),
+                  "linear": 2.0 * (1 - 0.9 * t),
+                  "rsqrt": 2.0 / np.sqrt(step / warmup),
+                  "constant": 2.0}[name]
+    assert float(lr(step)) == pytest.approx(expected, rel=1e-5), step
+
+
+def test_unknown_schedule_is_named():
+  config = _config()
+  config.optim.schedule = "step"
+  with pytest.raises(ValueError, match="config.optim.schedule must be one of .* got 'step'"):
+    optim.schedule(config, 10, 1)
+
+
+def test_durations_in_epochs():
+  config = _config()  # batch 8
+  config.train.num_epochs, config.optim.warmup_epochs = 2.5, 0.5
+  length = state_lib.durations(config, epoch_size=355)
+  assert (length.total_steps, length.warmup_steps) == (111, 23)  # ceil(887.5 / 8), ceil(177.5 / 8)
+  config.train.num_epochs, config.optim.warmup_epochs = 0.0, 0.0
+  assert state_lib.durations(config, 355) == state_lib.Durations(6, 2)  # num_steps, warmup_steps
+
+
+def test_weight_decay_pattern_can_take_embeddings_too():
+  config = _config()
+  params = _setup(config)[0].params
+  decayed = {"/".join(path) for path, on in flax.traverse_util.flatten_dict(
+      optim.decay_mask(params, r"(^|/)(kernel|embedding)$")).items() if on}
+  assert "decoder/embed/embedding" in decayed
+  assert not any(name.endswith(("/bias", "/scale")) for name in decayed)

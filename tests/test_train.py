@@ -1,15 +1,21 @@
-"""End to end: train_and_evaluate on freshly generated data, resume, and 8 devices."""
+"""End to end: train_and_evaluate on freshly generated data; resume after kill -9 and
+SIGTERM, NaN stops, profiling, and 8 devices."""
 
 import json
+import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from capflax import train
+from capflax import losses, train
 from configs import demo
 from tests.conftest import REPO
 
@@ -113,3 +119,101 @@ def test_tensorboard_holds_sample_images_and_captions(finished):
     assert f"{split}/sample_images" in tags
     text = tf.make_ndarray(tags[f"{split}/sample_captions"][-1].tensor).item().decode()
     assert text.startswith("**0. ") and text.count("\n- ") == 5  # One sample, five references.
+
+
+# A longer tiny run without evaluations: 200 steps, a checkpoint every 50.
+LONG = {"train.num_steps": 200, "train.checkpoint_every": 50, "train.log_every": 5,
+        "train.eval_every": 1000, "train.keep_checkpoints": 10, "eval.splits": ()}
+
+
+def _config(overrides: dict):
+  config = demo.get_config("tiny")
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+def _final_params(workdir):
+  from capflax import inference
+  run = inference.load(workdir)
+  return run.step, jax.tree.map(np.asarray, run.variables["params"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("uninterrupted"))
+  train.train_and_evaluate(_config(LONG), workdir)
+  return _final_params(workdir)
+
+
+def _run_until(workdir, after_step: int, stop):
+  """Starts the CLI on `workdir`; once it logs a step past `after_step` and the checkpoint
+  of `after_step` is complete, calls stop(proc)."""
+  flags = [f"--config.{k}={v}" for k, v in LONG.items()]
+  proc = subprocess.Popen([sys.executable, "-m", "capflax.main", "--config=configs/demo.py:tiny",
+                           f"--workdir={workdir}", *flags], cwd=REPO, stderr=subprocess.PIPE,
+                          stdout=subprocess.DEVNULL, text=True)
+  log = []
+  for line in proc.stderr:
+    log.append(line)
+    logged = re.search(r"\] \[(\d+)\] train/", line)
+    if (logged and int(logged.group(1)) > after_step
+        and (workdir / "checkpoints" / str(after_step)).is_dir()):
+      stop(proc)
+      break
+  log.extend(proc.stderr)
+  return proc.wait(timeout=120), "".join(log)
+
+
+def _assert_bit_identical(a, b):
+  (step_a, params_a), (step_b, params_b) = a, b
+  assert step_a == step_b == 200
+  for x, y in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_killed_run_resumes_bit_exactly(uninterrupted, tmp_path):
+  """kill -9 between checkpoints 50 and 100; the rerun's parameters equal an uninterrupted
+  run's bit for bit (same data order, same dropout, same optimizer state)."""
+  rc, log = _run_until(tmp_path, 50, lambda p: p.send_signal(signal.SIGKILL))
+  assert rc == -signal.SIGKILL
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["50"]  # Killed mid-stretch.
+  again = train.train_and_evaluate(_config(LONG), str(tmp_path))
+  assert again["step"] == 200
+  _assert_bit_identical(_final_params(str(tmp_path)), uninterrupted)
+
+
+def test_sigterm_saves_exits_zero_and_the_rerun_continues(uninterrupted, tmp_path, caplog):
+  rc, log = _run_until(tmp_path, 50, lambda p: p.send_signal(signal.SIGTERM))
+  assert rc == 0, log[-3000:]
+  stopped = int(re.search(r"Preempted at step (\d+): checkpoint saved", log).group(1))
+  assert 55 <= stopped < 200 and str(stopped) in os.listdir(tmp_path / "checkpoints")
+  assert not (tmp_path / "results.json").exists()
+  with caplog.at_level(logging.INFO):
+    train.train_and_evaluate(_config(LONG), str(tmp_path))
+  assert any(f"Starting at step {stopped} of 200" in r.getMessage() for r in caplog.records)
+  _assert_bit_identical(_final_params(str(tmp_path)), uninterrupted)
+
+
+def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+  workdir = str(tmp_path)
+  first = {"train.num_steps": 4, "eval.splits": ()}
+  train.train_and_evaluate(_config(first), workdir)
+  good = _final_params(workdir)
+  real = losses.token_cross_entropy
+  monkeypatch.setattr(losses, "token_cross_entropy",
+                      lambda *a, **k: (real(*a, **k)[0] * jnp.nan, real(*a, **k)[1]))
+  with pytest.raises(train.NonFiniteError, match=r"non-finite loss at step 5 \(loss nan"):
+    train.train_and_evaluate(_config(first | {"train.num_steps": 6}), workdir)
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
+  after = _final_params(workdir)
+  assert after[0] == good[0] == 4
+  for x, y in zip(jax.tree.leaves(after[1]), jax.tree.leaves(good[1])):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_profiler_trace_covers_the_chosen_steps(tmp_path):
+  train.train_and_evaluate(_config({"train.num_steps": 4, "eval.splits": (),
+                                    "train.profile_steps": 2, "train.profile_first_step": 1}),
+                           str(tmp_path))
+  traces = list((tmp_path / "plugins" / "profile").glob("*/*.xplane.pb"))
+  assert len(traces) == 1 and traces[0].stat().st_size > 0

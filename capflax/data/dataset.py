@@ -1,11 +1,13 @@
 """From `config.data` to split records and the vocabulary: where the data comes from."""
 
 import dataclasses
+import hashlib
 import os
 
 import jax
 import ml_collections
 from absl import logging
+from etils import epath
 
 from capflax.data import images, sources, splits, synthetic, tfds_source
 from capflax.data.tokenizer import Vocabulary
@@ -74,25 +76,48 @@ def load_splits(config: ml_collections.ConfigDict, workdir: str) -> dict[str, li
   loaded = load(data_dir, layout=layout, fractions=d.split_fractions)
   apply_policy(loaded.problems, d.on_bad_example, data_dir)
   logging.info("%s: %s layout; %s.", data_dir, loaded.read.layout, loaded.assigned.how)
-  for name, recs in loaded.assigned.splits.items():
+  result = dict(loaded.assigned.splits)
+  fraction = d.train_fraction
+  if fraction != 1.0:
+    result["train"] = train_subset(result["train"], fraction)
+    logging.info("train: keeping %d of %d images (config.data.train_fraction=%s).",
+                 len(result["train"]), len(loaded.assigned.splits["train"]), fraction)
+  for name, recs in result.items():
     logging.info("%s: %d images, %d captions (%s).", name, len(recs),
                  sum(len(r.captions) for r in recs), data_dir)
     if not recs:
       raise sources.DataError(f"{data_dir}: split {name!r} is empty; more images are needed.")
-  return loaded.assigned.splits
+  return result
+
+
+def train_subset(records: list[sources.Record], fraction: float) -> list[sources.Record]:
+  """`round(fraction * n)` (at least 1) of the train images, for data-scaling experiments.
+
+  The images kept are the first in an order fixed by a hash of each filename, so the subsets
+  are nested (a smaller fraction keeps part of a larger one's images), spread over the whole
+  split and independent of the folder's listing order. The kept records keep their split
+  order; the vocabulary is then built from their captions alone.
+  """
+  if not 0.0 < fraction <= 1.0:
+    raise sources.DataError(f"config.data.train_fraction must be in (0, 1], got {fraction!r}.")
+  keep = max(1, round(fraction * len(records)))
+  rank = sorted(range(len(records)), key=lambda i: hashlib.sha256(
+      b"train_fraction:" + records[i].filename.encode()).digest())
+  kept = set(rank[:keep])
+  return [r for i, r in enumerate(records) if i in kept]
 
 
 def vocabulary(config: ml_collections.ConfigDict, workdir: str,
                train: list[sources.Record]) -> Vocabulary:
   """The workdir's saved vocabulary, or a new one from the train captions (then saved)."""
-  path = os.path.join(workdir, VOCAB_FILE)
-  if os.path.exists(path):
+  path = epath.Path(workdir) / VOCAB_FILE
+  if path.exists():
     vocab = Vocabulary.load(path)
     logging.info("Loaded the vocabulary of %d tokens from %s.", len(vocab), path)
     return vocab
   vocab = Vocabulary.build((c for r in train for c in r.captions), config.data.min_count)
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     vocab.save(path)
   logging.info("Built a vocabulary of %d tokens (min count %d) from the train captions.",
                len(vocab), config.data.min_count)

@@ -1,9 +1,9 @@
 """tf.data input pipelines: train (index-addressed, resumable) and eval (ordered, padded).
 
 The train stream is a pure function of (seed, global element index): element g of the
-stream is unit `index_shuffle(g mod N)` of epoch `g div N`. A run resumed at step s
-therefore starts at element s * global_batch and sees exactly what an uninterrupted
-run would, with no skipping through data; augmentation (`augment.py`) is seeded by the
+stream is unit `index_shuffle(g mod N)` of epoch `g div N`. A resumed run starts at
+the element its checkpoint records (the data position) and sees exactly what an
+uninterrupted run would, with no skipping through data, whatever its batch size; augmentation (`augment.py`) is seeded by the
 same index, so it replays exactly too. Each host reads only its own slice of every
 global batch.
 """
@@ -27,12 +27,13 @@ class HostSlice:
   count: int = 1
 
 
-def _host_elements(start_batch, stop_batch, global_batch: int, host: HostSlice):
-  """Global element indices of this host's share of batches [start_batch, stop_batch)."""
+def _host_elements(num_batches, global_batch: int, host: HostSlice, first_element: int = 0):
+  """Global element indices of this host's share of the batches that start at
+  `first_element`."""
   local = global_batch // host.count
-  return tf.data.Dataset.range(start_batch, stop_batch).flat_map(
-      lambda b: tf.data.Dataset.range(b * global_batch + host.index * local,
-                                      b * global_batch + (host.index + 1) * local))
+  start = lambda b: first_element + b * global_batch + host.index * local
+  return tf.data.Dataset.range(num_batches).flat_map(
+      lambda b: tf.data.Dataset.range(start(b), start(b) + local))
 
 
 def _decode(path: tf.Tensor) -> tf.Tensor:
@@ -58,7 +59,7 @@ def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: i
 
 
 def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_size: int,
-                  max_len: int, global_batch: int, seed: int, start_step: int = 0,
+                  max_len: int, global_batch: int, seed: int, start_element: int = 0,
                   captions_per_image: str = "all", host: HostSlice = HostSlice(),
                   augment: augment_lib.Augment = augment_lib.Augment()):
   """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
@@ -66,6 +67,7 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
   captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
   walks every image once per epoch with one of its captions drawn at random.
   augment: applied to each (image, caption) pair; no flip where the caption says left/right.
+  start_element: the data position, elements (pairs or images) already consumed.
   """
   if global_batch % host.count:
     raise ValueError(f"global batch {global_batch} is not divisible by {host.count} hosts.")
@@ -99,7 +101,8 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
     image = augment_lib.colour_and_flip(image, augment, seeds[1:], may_flip[pair])
     return {"image": _to_uint8(image), "tokens": tokens[pair]}
 
-  ds = _host_elements(start_step, np.iinfo(np.int64).max, global_batch, host)
+  ds = _host_elements(np.iinfo(np.int64).max // (2 * global_batch), global_batch, host,
+                      start_element)
   ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(local, drop_remainder=True).prefetch(2).as_numpy_iterator()
 
@@ -120,6 +123,6 @@ def eval_dataset(records: list[sources.Record], *, image_size: int, global_batch
     index = tf.minimum(g, n - 1)
     return {"image": _load_image(paths[index], image_size), "index": index, "mask": g < n}
 
-  ds = _host_elements(0, num_batches, global_batch, host)
+  ds = _host_elements(num_batches, global_batch, host)
   ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(local).prefetch(2).as_numpy_iterator()

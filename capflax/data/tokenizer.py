@@ -8,11 +8,11 @@ prediction all use the very same ids.
 
 import collections
 import json
-import os
 import re
 from collections.abc import Iterable
 
 import numpy as np
+from etils import epath
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -63,16 +63,16 @@ class Vocabulary:
         out.append(self.itos[i])
     return " ".join(out)
 
-  def save(self, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      json.dump({"tokens": self.itos}, f, indent=0)
-    os.replace(tmp, path)
+  def save(self, path: epath.PathLike) -> None:
+    """Atomic, like every workdir file; `path` may be local or on GCS (`gs://`)."""
+    path = epath.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"tokens": self.itos}, indent=0), encoding="utf-8")
+    tmp.replace(path)
 
   @classmethod
-  def load(cls, path: str) -> "Vocabulary":
-    with open(path, encoding="utf-8") as f:
-      tokens = json.load(f)["tokens"]
+  def load(cls, path: epath.PathLike) -> "Vocabulary":
+    tokens = json.loads(epath.Path(path).read_text(encoding="utf-8"))["tokens"]
     if tuple(tokens[:4]) != SPECIALS:
       raise ValueError(f"{path}: not a capflax vocabulary (first tokens {tokens[:4]}).")
     return cls(tokens[4:])

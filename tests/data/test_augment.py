@@ -50,7 +50,7 @@ def test_flip_never_contradicts_a_caption(halves):
 def test_augmented_stream_resumes_exactly(halves):
   aug = augment.Augment(crop_min_area=0.3, color_jitter=0.3, flip=True)
   full = _batches(halves, 5, aug)
-  resumed = _batches(halves, 2, aug, start_step=3)
+  resumed = _batches(halves, 2, aug, start_element=3 * 4)
   for a, b in zip(full[3:], resumed):
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["tokens"], b["tokens"])

@@ -39,10 +39,19 @@ def test_batches_are_device_ready(tiny):
 
 def test_resume_at_step_sees_what_an_uninterrupted_run_sees(tiny):
   full = _take(_stream(tiny), 6)
-  resumed = _take(_stream(tiny, start_step=3), 3)
+  resumed = _take(_stream(tiny, start_element=3 * 4), 3)
   for a, b in zip(full[3:], resumed):
     np.testing.assert_array_equal(a["tokens"], b["tokens"])
     np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_resume_with_another_batch_size_continues_the_same_element_order(tiny):
+  """The data position is an element count: a run resumed with batch 2 after 5 elements
+  sees elements 5, 6, 7, ... of the same stream."""
+  full = np.concatenate([b["tokens"] for b in _take(_stream(tiny), 4)])  # Elements 0..15.
+  resumed = np.concatenate([b["tokens"] for b in _take(
+      _stream(tiny, global_batch=2, start_element=5), 5)])  # Elements 5..14.
+  np.testing.assert_array_equal(resumed, full[5:15])
 
 
 def test_other_seed_other_order(tiny):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from capflax import checkpoint, train
+from capflax import inference, train
 from capflax.models import pretrained, resnet, vit
 from configs import demo
 from tests.conftest import REPO
@@ -176,7 +176,7 @@ def test_training_starts_from_the_checkpoint_and_a_frozen_encoder_keeps_it(tmp_p
   np.savez(tmp_path / "vit.npz", **flat)
   enc.update(init_from=str(tmp_path / "vit.npz"), frozen=True)
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  restored = checkpoint.manager(str(tmp_path / "run"), 2).restore(2)["params"]["encoder"]
+  restored = inference.load(str(tmp_path / "run")).variables["params"]["encoder"]
   names = {"/".join(k): v for k, v in flax.traverse_util.flatten_dict(restored).items()}
   assert len(names) == len(flat) - 3  # All but cls and the head's kernel and bias.
   for k, v in names.items():

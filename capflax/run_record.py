@@ -1,0 +1,131 @@
+"""`WORKDIR/run.json`: what a run was, cost and scored, for comparing runs of a sweep.
+
+results.json says how well a run captions; run.json adds what it took to get there
+(parameters, training FLOPs, examples and tokens seen, wall time) and where it came from
+(full config, seed, git commit, package versions, devices, command line), so that
+`capflax.report` can put runs of a scaling sweep side by side and on compute plots.
+"""
+
+import importlib.metadata
+import math
+import os
+import platform
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from etils import epath
+
+from capflax import losses, run_files
+from capflax.models import captioner
+
+RUN_RECORD = run_files.RUN_RECORD
+
+# Distributions whose versions decide the numbers; tensorflow comes as either name.
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow",
+            "tensorflow-cpu", "tensorflow-datasets", "clu", "ml-collections", "numpy")
+
+
+def parameter_counts(params) -> dict:
+  """Parameters under the top-level "encoder" key, and all the others (bridge + decoder).
+
+  Works on arrays and on `jax.eval_shape` structures alike.
+  """
+  def count(tree):
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+
+  encoder = count(params.get("encoder", {}))
+  total = count(params)
+  return {"encoder": encoder, "decoder": total - encoder, "total": total}
+
+
+def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: int) -> float:
+  """Forward + backward FLOPs of the training loss per (image, caption) pair, by XLA.
+
+  XLA's cost analysis counts the body of a loop once, whatever its trip count, so the
+  model is counted without `model.scan` (same arithmetic, blocks unrolled) and without
+  `model.remat` (recomputation is not model FLOPs), on one global batch: no gradient
+  accumulation loop either. Captions count at their padded length, as the hardware runs
+  them. Only shapes are traced; nothing is allocated or compiled.
+  """
+  config = config.copy_and_resolve_references()
+  config.model.update(scan=False, remat=False)
+  model = captioner.build(config, vocab_size)
+  b, s = config.train.batch_size, config.data.image_size
+  images = jax.ShapeDtypeStruct((b, s, s, 3), jnp.uint8)
+  tokens = jax.ShapeDtypeStruct((b, config.data.max_len + 2), jnp.int32)  # BOS .. EOS, padded
+  rng = jax.random.PRNGKey(0)
+  variables = jax.eval_shape(model.init, rng, images, tokens)
+  params = variables.pop("params")  # The rest: BatchNorm statistics, if any.
+
+  def loss(params, others, images, tokens):
+    logits, _ = model.apply({**others, "params": params}, images, tokens[:, :-1],
+                            train=True, rngs={"dropout": rng},
+                            mutable=["batch_stats"])  # [b, l, vocab]
+    total, count = losses.token_cross_entropy(logits, tokens[:, 1:])
+    return total / count
+
+  lowered = jax.jit(jax.grad(loss)).lower(params, variables, images, tokens)
+  return lowered.cost_analysis()["flops"] / b
+
+
+def git_state(path: str) -> dict:
+  """The commit checked out at `path` and whether files differ from it (untracked ones
+  too); None for both when `path` is not in a git checkout or git is missing."""
+  def git(*args):
+    try:
+      out = subprocess.run(["git", "-C", path, *args], capture_output=True, text=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+      return None
+    return out.stdout if out.returncode == 0 else None
+
+  commit = git("rev-parse", "HEAD")
+  status = git("status", "--porcelain") if commit else None
+  return {"commit": commit.strip() if commit else None,
+          "dirty": bool(status.strip()) if status is not None else None}
+
+
+def environment() -> dict:
+  """Where the numbers came from: source commit, package versions, machine, command line."""
+  packages = {}
+  for name in PACKAGES:
+    try:
+      packages[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      pass  # tensorflow vs tensorflow-cpu: only the installed one is recorded.
+  device = jax.devices()[0]
+  return {
+      "git": git_state(os.path.dirname(os.path.abspath(__file__))),
+      "packages": packages,
+      "python": platform.python_version(),
+      "platform": platform.platform(),
+      "devices": {"platform": device.platform, "kind": device.device_kind,
+                  "count": jax.device_count(), "processes": jax.process_count()},
+      "command": list(sys.argv),
+  }
+
+
+def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
+          flops_per_example: float, steps: int, examples_seen: int, tokens_seen: int,
+          wall_time_s: float, results: dict) -> dict:
+  """Writes `workdir/run.json` atomically (call on process 0) and returns the record.
+
+  `results` is what `train_and_evaluate` returns: its "eval" maps each split to the
+  caption metrics and the teacher-forced "loss".
+  """
+  record = {
+      "config": config.to_dict(),
+      "seed": config.seed,
+      **environment(),
+      "params": parameter_counts(params),
+      "flops": {"per_example": flops_per_example,
+                "total": flops_per_example * examples_seen},
+      "seen": {"steps": steps, "examples": examples_seen, "tokens": tokens_seen},
+      "wall_time_s": wall_time_s,
+      "metrics": results["eval"],
+  }
+  run_files.write_json(epath.Path(workdir) / RUN_RECORD, record)
+  return record
