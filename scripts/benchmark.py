@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from capflax import evaluation, optim, run_record, state, step  # noqa: E402
+from capflax import evaluation, hardware, optim, run_record, state, step  # noqa: E402
 from capflax import sharding as sharding_lib  # noqa: E402
 from capflax.models import captioner  # noqa: E402
 
@@ -46,7 +46,8 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "ratio to a configs/base.py train step's images/s), "
                   "sharding (configs/base.py's model at a small batch: the sharded train step "
                   "on 1 device and on 8 forced CPU devices as (fsdp 8) and (data 2, fsdp 4); "
-                  "step times, MFU and the 8-device overhead ratio).")
+                  "step times, the 8-device overhead ratio, FLOP/s, and MFU on devices whose "
+                  "peak is known).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
 flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes; time only that mesh "
                     "(the sharding measurement runs itself this way with 8 forced devices).")
@@ -266,7 +267,7 @@ def pipeline(config, repeats):
 
 def sharded_step_figures(config, repeats, devices) -> dict:
   """The train step as training runs it (state created sharded by config.mesh, donated):
-  seconds and MFU against a matmul timed alternately with it."""
+  seconds, model FLOP/s, and MFU where the devices' peak is known (capflax/hardware.py)."""
   mesh = sharding_lib.make_mesh(config, devices)
   vocab_size = 2000
   spec = state.make_spec(config, vocab_size, mesh, state.Durations(100, 10))
@@ -285,10 +286,11 @@ def sharded_step_figures(config, repeats, devices) -> dict:
     holder[0], metrics = train_step(holder[0], batch)
     return metrics
 
-  matmul, matrix, matmul_flops = matmul_peak()
-  seconds, matmul_s = _time_alternately(run, (batch,), matmul, (matrix,), repeats)
-  flops = run_record.training_flops_per_example(config, vocab_size) * b
-  return {"step_s": seconds, "mfu": flops / seconds / (matmul_flops / matmul_s)}
+  seconds = _time(run, batch, repeats=repeats)
+  flops_per_s = run_record.training_flops_per_example(config, vocab_size) * b / seconds
+  peak = hardware.peak_flops()
+  return {"step_s": seconds, "flops_per_s": flops_per_s,
+          "mfu": flops_per_s / (peak * mesh.size) if peak else None}
 
 
 def _base_shapes(base_config):
@@ -320,8 +322,8 @@ def sharding(config, repeats):
                          capture_output=True, text=True, check=True)
     eight[mesh] = json.loads(out.stdout.strip().splitlines()[-1])
   return {"batch": config.train.batch_size, "dtype": config.model.dtype,
-          "step_s_1dev": one["step_s"], "mfu_1dev": one["mfu"],
-          "step_s_8dev": eight["1,8"]["step_s"], "mfu_8dev": eight["1,8"]["mfu"],
+          "step_s_1dev": one["step_s"], "flops_per_s_1dev": one["flops_per_s"],
+          "mfu_1dev": one["mfu"], "step_s_8dev": eight["1,8"]["step_s"],
           "overhead_8dev": eight["1,8"]["step_s"] / one["step_s"], "mesh_8dev": "fsdp 8",
           "step_s_8dev_data2_fsdp4": eight["2,4"]["step_s"],
           "overhead_8dev_data2_fsdp4": eight["2,4"]["step_s"] / one["step_s"]}
