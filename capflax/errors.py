@@ -1,5 +1,6 @@
-"""The error for a config value that cannot work: `main` prints its one line, no traceback."""
+"""The error for a config value that cannot work."""
 
 
 class ConfigError(ValueError):
-  pass
+  """A config field's value is unusable; the message names the field. The commands print
+  it as one line, without a traceback (`capflax.cli.USER_ERRORS`)."""
