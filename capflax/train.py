@@ -95,9 +95,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment))
   batch = sharding.global_batch(next(stream), mesh)
-  compiled = step_fn.lower(state, batch).compile()
   flops_per_example = run_record.training_flops_per_example(config, len(vocab))
-  flops_per_step = flops_per_example * t.batch_size
   peak = hardware.peak_flops(t.peak_flops_per_device)
   logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
                flops_per_example,
@@ -119,7 +117,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with preemption.Notice(mngr) as notice:
       for step in range(start_step + 1, length.total_steps + 1):
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
-          state, metrics = compiled(state, batch)
+          state, metrics = step_fn(state, batch)
         pending.append((step, metrics))
         for hook in hooks:
           hook(step)
@@ -133,12 +131,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           pending = []
           train_loss = means["loss"]
           examples_per_s = t.batch_size * means["steps"] / timer.lap()
-          scalars = {"loss": means["loss"], "grad_norm": means["grad_norm"],
-                     "lr": float(spec.lr(step - 1)), "examples_per_s": examples_per_s,
-                     "flops_per_s": examples_per_s * flops_per_step / t.batch_size}
-          if peak:
-            scalars["mfu"] = scalars["flops_per_s"] / (peak * mesh.size)
-          writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
+          writer.write_scalars(step, {f"train/{k}": v for k, v in _throughput(
+              examples_per_s, flops_per_example, peak, mesh.size).items()}
+              | {"train/loss": means["loss"], "train/grad_norm": means["grad_norm"],
+                 "train/lr": float(spec.lr(step - 1))})
         if save:
           checkpoint.save(mngr, state, meta | {"vocab": vocab.itos})
         if preempted:
@@ -179,6 +175,16 @@ def _check_batch_sizes(config, mesh) -> None:
     if size % per:
       raise ConfigError(f"config.{key} {size} is not divisible by {per} (the {mesh.size} "
                         f"devices{f' x {accum} accumulation steps' if per != mesh.size else ''}).")
+
+
+def _throughput(examples_per_s: float, flops_per_example: float, peak: float | None,
+                devices: int) -> dict:
+  """examples/s, model FLOP/s, and MFU when the devices' peak FLOP/s is known."""
+  flops_per_s = examples_per_s * flops_per_example
+  out = {"examples_per_s": examples_per_s, "flops_per_s": flops_per_s}
+  if peak:
+    out["mfu"] = flops_per_s / (peak * devices)
+  return out
 
 
 class _Timer:

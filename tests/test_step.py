@@ -8,26 +8,19 @@ import numpy as np
 import optax
 import pytest
 
-from capflax import losses, state as state_lib, step as step_lib
+from capflax import losses, sharding, state as state_lib, step as step_lib
 from capflax.models import captioner
 from configs import demo
 
 
-def _setup(accum=1, ema_decay=0.0, label_smoothing=0.0):
+def _setup(ema_decay=0.0):
   config = demo.get_config("tiny")
-  config.model.decoder.dropout = 0.0  # Micro-batches would draw their own masks.
   config.optim.ema_decay = ema_decay
-  spec = state_lib.make_spec(config, 13, _mesh(), state_lib.Durations(10, 1))
+  spec = state_lib.make_spec(config, 13, sharding.make_mesh(), state_lib.Durations(10, 1))
   state = jax.jit(spec.init)(jax.random.PRNGKey(0))
   step = jax.jit(functools.partial(step_lib.train_step, model=spec.model, tx=spec.tx,
-                                   accum_steps=accum, ema_decay=ema_decay,
-                                   label_smoothing=label_smoothing))
+                                   ema_decay=ema_decay))
   return state, step
-
-
-def _mesh():
-  from capflax import sharding
-  return sharding.make_mesh()
 
 
 def _batches(n, b=8, seed=0):
