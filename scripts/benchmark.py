@@ -1,4 +1,4 @@
-"""capflax benchmarks: one JSON object per measurement on stdout.
+"""capflax benchmarks: JSON records on stdout, one line each (train_step gives four).
 
     python scripts/benchmark.py                       # every measurement
     python scripts/benchmark.py --only=train_step,decode --config=configs/demo.py
@@ -45,12 +45,13 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "pipeline (input images/s from JPEGs to 224 px batches, per core, and its "
                   "ratio to a configs/base.py train step's images/s), "
                   "sharding (configs/base.py's model at a small batch: the sharded train step "
-                  "on 1 device and on 8 forced CPU devices as (fsdp 8) and (data 2, fsdp 4); "
-                  "step times, the 8-device overhead ratio, FLOP/s, and MFU on devices whose "
-                  "peak is known).")
+                  "on 1 and on 8 forced CPU devices as (fsdp 8) and (data 2, fsdp 4); step "
+                  "times and the 8-device overhead ratios, all on CPUs; on an accelerator also "
+                  "its 1-device step, FLOP/s and MFU where its peak is known).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
-flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes; time only that mesh "
-                    "(the sharding measurement runs itself this way with 8 forced devices).")
+flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes, or '1' for one device; "
+                    "time only that mesh (the sharding measurement runs itself this way with 8 "
+                    "forced CPU devices).")
 
 
 def _time(fn, *args, repeats: int) -> float:
@@ -304,37 +305,49 @@ def _base_shapes(base_config):
 
 @measurement
 def sharding(config, repeats):
-  """configs/base.py's train step on 1 device, then (in a child process with 8 forced CPU
-  devices) on a (fsdp 8) and a (data 2, fsdp 4) mesh: the overhead of partitioning.
+  """configs/base.py's train step on 1 forced CPU device and on 8 as (fsdp 8) and (data 2,
+  fsdp 4), each in a child process: the overhead of partitioning, both sides of each ratio
+  on the same CPUs. On an accelerator, the step on one of its devices (FLOP/s, MFU) is
+  reported beside them, never divided by a CPU step.
 
   Not (data 8): eight float32 replicas of ViT-B/16's parameters and Adam state do not fit
   a small machine's memory, which is what FSDP is for."""
   from configs import base
-  config = _base_shapes(base.get_config())
   repeats = min(repeats, 3)
-  one = sharded_step_figures(config, repeats, jax.devices()[:1])
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu")
-  eight = {}
-  for mesh in ("1,8", "2,4"):
+  cpu = {}
+  for mesh in ("1", "1,8", "2,4"):
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--only=sharding",
                           f"--sharding_mesh={mesh}", f"--repeats={repeats}"], env=env,
                          capture_output=True, text=True, check=True)
-    eight[mesh] = json.loads(out.stdout.strip().splitlines()[-1])
-  return {"batch": config.train.batch_size, "dtype": config.model.dtype,
-          "step_s_1dev": one["step_s"], "flops_per_s_1dev": one["flops_per_s"],
-          "mfu_1dev": one["mfu"], "step_s_8dev": eight["1,8"]["step_s"],
-          "overhead_8dev": eight["1,8"]["step_s"] / one["step_s"], "mesh_8dev": "fsdp 8",
-          "step_s_8dev_data2_fsdp4": eight["2,4"]["step_s"],
-          "overhead_8dev_data2_fsdp4": eight["2,4"]["step_s"] / one["step_s"]}
+    cpu[mesh] = json.loads(out.stdout.strip().splitlines()[-1])
+  record = {"platform": "cpu", "batch": cpu["1"]["batch"], "dtype": cpu["1"]["dtype"],
+            "step_s_1dev": cpu["1"]["step_s"], "flops_per_s_1dev": cpu["1"]["flops_per_s"],
+            "step_s_8dev": cpu["1,8"]["step_s"], "mesh_8dev": "fsdp 8",
+            "overhead_8dev": cpu["1,8"]["step_s"] / cpu["1"]["step_s"],
+            "step_s_8dev_data2_fsdp4": cpu["2,4"]["step_s"],
+            "overhead_8dev_data2_fsdp4": cpu["2,4"]["step_s"] / cpu["1"]["step_s"]}
+  if jax.devices()[0].platform != "cpu":
+    accel = _base_shapes(base.get_config())
+    one = sharded_step_figures(accel, repeats, jax.devices()[:1])
+    record["accelerator_1dev"] = {"batch": accel.train.batch_size, "dtype": accel.model.dtype,
+                                  **one}
+  return record
 
 
 def _sharding_child():
-  """One mesh's figures for the sharding measurement (run with 8 forced devices)."""
+  """One mesh's figures for the sharding measurement (run with 8 forced CPU devices);
+  '1' is one of them."""
   from configs import base
   config = _base_shapes(base.get_config())
-  config.mesh.data, config.mesh.fsdp = (int(x) for x in FLAGS.sharding_mesh.split(","))
-  print(json.dumps(sharded_step_figures(config, FLAGS.repeats, jax.devices())), flush=True)
+  if FLAGS.sharding_mesh == "1":
+    devices = jax.devices()[:1]
+  else:
+    config.mesh.data, config.mesh.fsdp = (int(x) for x in FLAGS.sharding_mesh.split(","))
+    devices = jax.devices()
+  print(json.dumps(sharded_step_figures(config, FLAGS.repeats, devices)
+                   | {"batch": config.train.batch_size, "dtype": config.model.dtype}), flush=True)
 
 
 def main(argv):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 
+from absl import logging
 from PIL import Image
 
 from capflax.data import sources
@@ -70,6 +71,10 @@ def check(records: list[sources.Record], cache_name: str = "",
   stamps = [stamp(r.path) for r in records]
   todo = [r.path for r, s in zip(records, stamps)
           if s is None or cache.get(r.path, [None])[:2] != s]
+  if todo:  # The first run on a folder decodes every image: say so, it can take a while.
+    logging.info("Decoding %d of %d images to check them (new or changed since the last "
+                 "check%s).", len(todo), len(records),
+                 f"; results cached in {cache_path}" if cache_path else "")
   with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
     found = dict(zip(todo, pool.map(check_file, todo)))  # PIL decodes without the GIL.
   for path, s in zip((r.path for r in records), stamps):

@@ -1,4 +1,4 @@
-"""A scaling sweep on the built-in synthetic data that a 2-core CPU finishes in 20-30 min.
+"""A scaling sweep on the built-in synthetic data that a 2-core CPU finishes in ~22 minutes.
 
     python -m capflax.sweep --config=configs/scaling/cpu.py --workdir=/tmp/capflax_scaling
 
@@ -6,10 +6,10 @@ configs/demo.py's ViT + decoder at four widths (encoder and decoder together, ML
 width, one head per 32 channels), each for the same number of steps on the same data,
 then the width-64 model on 3% and 10% of the train images. Every point generates
 the data into its own workdir (4,000 images: seconds), so its record reruns it alone.
-Measured on a 2-core machine shared with other jobs: 22 minutes in all, from 2.2 min
-(width 16) to 8 min (width 128) a point; val loss 1.45, 1.01, 0.72, 0.67 and CIDEr-D 0.40,
-1.25, 1.85, 2.14 from width 16 to 128; at width 64 on 3%, 10%, all of the data, val loss
-1.38, 0.89, 0.72 and CIDEr-D 1.37, 1.66, 1.85.
+Measured on a 2-core machine shared with other jobs (docs/scaling.md): 21 min 48 s in
+all, 2.2 min (width 16) to 8 min (width 128) a point in an earlier run; val loss 1.45,
+1.01, 0.72, 0.67 and CIDEr-D 0.40, 1.25, 1.85, 2.14 from width 16 to 128; at width 64 on
+3%, 10%, all of the data, val loss 1.38, 0.89, 0.72 and CIDEr-D 1.37, 1.66, 1.85.
 """
 
 import ml_collections
