@@ -192,6 +192,15 @@ def _flatten(config, prefix="") -> dict:
   return out
 
 
+def _needs_file(path: str) -> bool:
+  """Whether the config's get_config has a required argument: it reads a file it names
+  (configs/from_record.py), so it cannot be built from the docs' placeholder."""
+  for node in _Source.of(path).tree.body:
+    if isinstance(node, ast.FunctionDef) and node.name == "get_config":
+      return len(node.args.args) > len(node.args.defaults)
+  return False
+
+
 class Configs:
   """The fields of configs/*.py, built once each (file, argument)."""
 
@@ -203,9 +212,9 @@ class Configs:
   def fields(self, spec: str) -> tuple[dict | None, str]:
     """(fields, note) of `configs/x.py[:ARG]`; fields None if it is no config file.
 
-    A config that cannot be built from the docs' argument (a placeholder path, as
-    configs/from_record.py takes) is checked against ROOT_CONFIG, which every shipped
-    config extends."""
+    A config whose required argument names no existing file (configs/from_record.py's
+    run record, written as a placeholder in the docs) is checked against ROOT_CONFIG,
+    which every shipped config extends; it is not imported."""
     path, _, arg = spec.partition(":")
     if spec not in self._built:
       self._built[spec] = self._build(path, arg)
@@ -214,13 +223,11 @@ class Configs:
   def _build(self, path, arg):
     if not (path.endswith(".py") and os.path.isfile(os.path.join(REPO, path))):
       return None, f"no config file {path}"
-    module = importlib.import_module(path[:-3].replace("/", "."))
-    try:
-      config = module.get_config(arg) if arg else module.get_config()
-    except Exception:  # noqa: BLE001  (a placeholder argument: see fields())
-      if path == ROOT_CONFIG:
-        raise
+    if path != ROOT_CONFIG and _needs_file(os.path.join(REPO, path)) and not os.path.exists(
+        os.path.expanduser(arg)):  # configs/from_record.py:/path/to/run.json: a placeholder.
       return self.fields(ROOT_CONFIG)[0], ""
+    module = importlib.import_module(path[:-3].replace("/", "."))
+    config = module.get_config(arg) if arg else module.get_config()
     return _flatten(config), ""
 
   def shipped(self) -> dict:
@@ -228,8 +235,8 @@ class Configs:
     union = {}
     for path in sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.py"), recursive=True)):
       rel = os.path.relpath(path, REPO)
-      module = importlib.import_module(rel[:-3].replace("/", "."))
-      if not hasattr(module, "get_config"):
+      if not any(isinstance(n, ast.FunctionDef) and n.name == "get_config"
+                 for n in _Source.of(path).tree.body):
         continue
       fields, _ = self.fields(rel)
       union |= fields or {}
