@@ -62,21 +62,24 @@ class Command:
 # --- Flags, read from source -------------------------------------------------------------
 
 
-def _import_map(tree: ast.Module) -> dict:
-  """Local name -> repository file, for this file's imports of repository modules."""
-  names = {}
+def _import_map(tree: ast.Module) -> tuple[dict, dict]:
+  """(local name -> repository file, local name -> (file, name)): this file's imports of
+  repository modules, and of names from them (`from capflax.resume import ACCEPT_FLAG`)."""
+  names, imported = {}, {}
   for node in tree.body:
     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
       for alias in node.names:
         found = _module_file(f"{node.module}.{alias.name}")
         if found:
           names[alias.asname or alias.name] = found
+        elif _module_file(node.module):
+          imported[alias.asname or alias.name] = (_module_file(node.module), alias.name)
     elif isinstance(node, ast.Import):
       for alias in node.names:
         found = _module_file(alias.name)
         if found:
           names[alias.asname or alias.name.split(".")[0]] = found
-  return names
+  return names, imported
 
 
 def _module_file(module: str) -> str | None:
@@ -95,8 +98,11 @@ class _Source:
   def __init__(self, path: str):
     with open(path, encoding="utf-8") as f:
       self.tree = ast.parse(f.read(), path)
+    self.path = path
     self.functions = {n.name: n for n in self.tree.body if isinstance(n, ast.FunctionDef)}
-    self.imports = _import_map(self.tree)
+    self.constants = {t.id: n.value for n in self.tree.body if isinstance(n, ast.Assign)
+                      for t in n.targets if isinstance(t, ast.Name)}
+    self.imports, self.imported = _import_map(self.tree)
 
   @classmethod
   def of(cls, path: str) -> "_Source":
@@ -105,11 +111,41 @@ class _Source:
     return cls.cache[path]
 
 
-def _literal(node):
+class UnreadableFlag(Exception):
+  """A flag whose name the source does not give as a string or a module constant."""
+
+
+STR_METHODS = ("lstrip", "rstrip", "strip", "replace", "lower", "upper")
+
+
+def _value(node, source: "_Source"):
+  """The value of a constant expression: a literal, a module constant (here or imported
+  from a repository module), or a str method of one (`ACCEPT_FLAG.lstrip("-")`); else None."""
   try:
     return ast.literal_eval(node)
   except (ValueError, SyntaxError, TypeError):
-    return None
+    pass
+  if isinstance(node, ast.Name):
+    if node.id in source.constants:
+      return _value(source.constants[node.id], source)
+    if node.id in source.imported:
+      file, name = source.imported[node.id]
+      other = _Source.of(file)
+      return _value(other.constants[name], other) if name in other.constants else None
+  if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+      and node.value.id in source.imports):
+    other = _Source.of(source.imports[node.value.id])
+    return _value(other.constants[node.attr], other) if node.attr in other.constants else None
+  if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+      and node.func.attr in STR_METHODS):
+    base = _value(node.func.value, source)
+    args = [_value(a, source) for a in node.args]
+    if isinstance(base, str) and all(isinstance(a, str) for a in args):
+      return getattr(base, node.func.attr)(*args)
+  if isinstance(node, (ast.List, ast.Tuple)):
+    items = [_value(e, source) for e in node.elts]
+    return None if None in items else items
+  return None
 
 
 def _collect(source: _Source, statements, out: dict, seen: set) -> None:
@@ -123,16 +159,20 @@ def _collect(source: _Source, statements, out: dict, seen: set) -> None:
         continue
       func = node.func
       name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-      if name.startswith("DEFINE_") and node.args and isinstance(_literal(node.args[0]), str):
+      if name.startswith("DEFINE_") and name not in ("DEFINE_flag", "DEFINE_alias"):
+        flag_name = _value(node.args[0], source) if node.args else None
+        if not isinstance(flag_name, str):
+          raise UnreadableFlag(f"{os.path.relpath(source.path, REPO)}:{node.lineno}: cannot "
+                               f"read this flag's name; give it as a string or a module "
+                               f"constant")
         kind = name[len("DEFINE_"):]
         enum_values = ()
         if kind == "enum":
           values = node.args[2] if len(node.args) > 2 else next(
               (k.value for k in node.keywords if k.arg == "enum_values"), None)
-          enum_values = tuple(_literal(values) or ())
-        default = _literal(node.args[1]) if len(node.args) > 1 else None
-        out[_literal(node.args[0])] = Flag(kind, enum_values,
-                                           default if isinstance(default, str) else None)
+          enum_values = tuple(_value(values, source) or ()) if values is not None else ()
+        default = _value(node.args[1], source) if len(node.args) > 1 else None
+        out[flag_name] = Flag(kind, enum_values, default if isinstance(default, str) else None)
         continue
       target = None
       if isinstance(func, ast.Name) and func.id in source.functions:
@@ -658,7 +698,11 @@ def main(argv=None) -> int:
       print(f"check_docs: {name}: {e.strerror}", file=sys.stderr)
       return 1
   checker = Checker()
-  problems = checker.run(files)
+  try:
+    problems = checker.run(files)
+  except UnreadableFlag as e:
+    print(f"check_docs: {e}")
+    return 1
   for p in problems:
     print(p)
   c = checker.counts

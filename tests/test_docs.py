@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from scripts import check_docs
 from tests.conftest import REPO
 
@@ -175,3 +177,21 @@ def test_flags_read_from_source_are_the_flags_absl_defines():
     path = str(REPO / target) if target.endswith(".py") else check_docs._module_file(target)
     assert sorted(check_docs.flags_of(path)) == real[target], target
   assert "beam_size" in real["capflax.evaluate"] and "config" in real["capflax.main"]
+
+
+def test_flag_names_from_module_constants_and_unreadable_ones(tmp_path):
+  program = tmp_path / "program.py"
+  program.write_text(textwrap.dedent("""
+      from absl import flags
+      ACCEPT = "--accept_changes"
+      METHODS = ("greedy", "beam")
+      flags.DEFINE_bool(ACCEPT.lstrip("-"), False, "help")
+      flags.DEFINE_enum("method", None, METHODS, "help")
+      """))
+  found = check_docs.flags_of(str(program))
+  assert sorted(found) == ["accept_changes", "method"]
+  assert found["method"].enum_values == ("greedy", "beam")
+  program.write_text("from absl import flags\nflags.DEFINE_bool(name(), False, 'help')\n")
+  check_docs._Source.cache.clear()
+  with pytest.raises(check_docs.UnreadableFlag, match=r"program.py:2: cannot read this flag"):
+    check_docs.flags_of(str(program))
