@@ -443,7 +443,7 @@ class Checker:
       while rest and rest[0].startswith("-"):
         rest = rest[1:]
       if rest and rest[0].startswith("scripts/"):
-        self.launch_script(where, rest[0], rest[1:], env, after_dashes=program == "bash")
+        self.launch_script(where, rest[0], rest[1:], env)
       return
     if program.startswith("scripts/"):
       if program.endswith(".py"):
@@ -540,7 +540,7 @@ class Checker:
         self.problem(where, f"{shown}={value}: {field} is a {type(default).__name__} in "
                             f"{config}")
 
-  def launch_script(self, where, rel, args, env, after_dashes=False):
+  def launch_script(self, where, rel, args, env):
     """scripts/x.sh COMMAND... [-- TRAINING_FLAGS], or an sbatch file's TRAINING_FLAGS."""
     self.counts["commands"] += 1
     path = os.path.join(REPO, rel)
@@ -549,13 +549,13 @@ class Checker:
       return
     with open(path, encoding="utf-8") as f:
       source = f.read()
-    for key in env:
-      if not re.search(rf"\${{?{key}\b", source):
-        self.problem(where, f"{rel} reads no environment variable {key}")
+    for key in env:  # Read by the script, or documented in its usage (DRY_RUN: a helper).
+      if not re.search(rf"\b{key}\b", source):
+        self.problem(where, f"{rel} knows no environment variable {key}")
     commands = set()
     for pattern in re.findall(r"^\s*([a-z][a-z|]*)\)", source, re.M):
       commands |= set(pattern.split("|"))
-    if rel.endswith(".sbatch") and not after_dashes:
+    if rel.endswith(".sbatch"):
       training = args  # sbatch FILE passes every argument on to training.
     else:
       training = args[args.index("--") + 1:] if "--" in args else []
@@ -564,7 +564,8 @@ class Checker:
           if word not in ("--help", "-h"):
             self.problem(where, f"{rel}: {word} goes after `--` (training flags)")
         elif commands and word not in commands:
-          self.problem(where, f"{rel} has no command {word} (it has {', '.join(sorted(commands))})")
+          self.problem(where, f"{rel} has no command {word} "
+                              f"(it has {', '.join(sorted(commands))})")
     if training:
       default = re.search(r"CONFIG=\$\{CONFIG:-([^}]+)\}", source)
       config = env.get("CONFIG") or (default.group(1) if default else None)

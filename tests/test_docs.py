@@ -50,7 +50,8 @@ def test_renamed_flags_modules_and_values_in_code_blocks():
       python -m capflax.predict --workdir=W --method=beems --beam_size=three x.jpg
       python -m capflax.data.check \\
           --data_dir=D --min_cnt=5
-      cd ~/src && nohup ~/venv/bin/python -m capflax.main --config=configs/demo.py --workdir=W --bogus=1 >> log 2>&1
+      cd ~/src && nohup ~/venv/bin/python -m capflax.main --config=configs/demo.py \\
+          --workdir=W --bogus=1 >> log 2>&1
       python scripts/benchmark.py --only=decode --repeat=3
       python scripts/nope.py
       ```
@@ -61,8 +62,8 @@ def test_renamed_flags_modules_and_values_in_code_blocks():
           "X.md:5: capflax.predict --beam_size=three: not a valid integer",
           "X.md:6: capflax.data.check has no flag --min_cnt",
           "X.md:8: capflax.main has no flag --bogus",
-          "X.md:9: scripts/benchmark.py has no flag --repeat",
-          "X.md:10: no script scripts/nope.py"]
+          "X.md:10: scripts/benchmark.py has no flag --repeat",
+          "X.md:11: no script scripts/nope.py"]
 
 
 def test_config_overrides_are_fields_of_the_named_config():
@@ -71,7 +72,7 @@ def test_config_overrides_are_fields_of_the_named_config():
       python -m capflax.main --config=configs/base.py --workdir=W --config.train.batchsize=8
       python -m capflax.main --config=configs/demo.py:tiny --workdir=W --config.train.num_steps=many
       python -m capflax.main --config=configs/nope.py --workdir=W --config.seed=1
-      python -m capflax.main --config=configs/from_record.py:/a/run.json --workdir=W --config.mesh.fsdp=2
+      python -m capflax.main --config=configs/from_record.py:/a/run.json --config.mesh.fsdp=2
       python scripts/benchmark.py --config.model.decoder.widht=8
       ```
       """) == [
@@ -94,7 +95,7 @@ def test_launch_scripts_commands_variables_and_training_flags():
       WORKDIR=/w sbatch --nodes=4 scripts/slurm_gpu.sbatch --config.data.dir=/d --oops
       ```
       """) == [
-          "X.md:4: scripts/cloud_tpu.sh reads no environment variable ZONEX",
+          "X.md:4: scripts/cloud_tpu.sh knows no environment variable ZONEX",
           "X.md:4: scripts/cloud_tpu.sh has no command creat (it has create, delete, logs, run, "
           "setup, status, stop)",
           "X.md:5: --config.data.dirr: configs/base.py has no field data.dirr (did you mean "
@@ -109,10 +110,10 @@ def test_prose_flags_fields_paths_and_links():
       ## A section
 
       Set `--beam_width` or `--beam_size`, `train.batchsize` or `train.batch_size`, and
-      `config.data.dirr`; see `configs/nope.py`, `docs/config.md`, `capflax/train.py` and
-      `docs/scaling_cpu_{loss_vs_compute,cider_d_vs_params}.png`, [a link](#a-section), [another](#nowhere),
-      [a file](docs/missing.md) and [a heading there](docs/config.md#nowhere). A command
-      in prose: `capflax.evaluate
+      `config.data.dirr`; see `configs/nope.py`, `docs/config.md`, `capflax/train.py`,
+      `docs/scaling_cpu_{loss_vs_compute,cider_d_vs_params}.png`, [a link](#a-section),
+      [another](#nowhere), [a file](docs/missing.md) and [a heading
+      there](docs/config.md#nowhere). A command in prose: `capflax.evaluate
       --beam_widht`.
 
       | field | meaning |
@@ -128,9 +129,9 @@ def test_prose_flags_fields_paths_and_links():
           "X.md:10: capflax.evaluate has no flag --beam_widht",
           "X.md:15: `optim.lrr`: no shipped config has a field optim.lrr (did you mean "
           "optim.lr?)",
-          "X.md:8: broken link: #nowhere (no such heading in X.md)",
+          "X.md:9: broken link: #nowhere (no such heading in X.md)",
           "X.md:9: broken link: docs/missing.md",
-          "X.md:9: broken link: docs/config.md#nowhere (no such heading in docs/config.md)"]
+          "X.md:10: broken link: docs/config.md#nowhere (no such heading in docs/config.md)"]
 
 
 def test_the_config_reference_must_name_every_field():
