@@ -13,7 +13,8 @@ environment variables must appear in the script; flags after a launch script's `
 `capflax.main`. Outside commands, every `--flag` must belong to some command, every
 dotted config field (`train.log_every`, `config.data.dir`) must be in some shipped
 config, every repository path and link must exist, every `#anchor` must be a heading,
-and docs/config.md must list every field of every shipped config. Prints one line per
+docs/config.md must list every field of every shipped config, and the README's contents
+must link each of its sections, and the README each page of docs/. Prints one line per
 problem (FILE:LINE: ...) and exits 1 if there is any. It imports the configs only (no
 jax): the flags are read from the source.
 """
@@ -29,6 +30,7 @@ import shlex
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = "README.md"  # Its contents must link every section, and it every page of docs/.
 CONFIG_REFERENCE = "docs/config.md"  # Must name every field of every shipped config.
 ROOT_CONFIG = "configs/demo.py"  # Every shipped config extends it.
 SHELL_LANGS = {"", "bash", "sh", "shell", "console"}
@@ -298,11 +300,18 @@ def slug(heading: str) -> str:
   return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
-def parse_markdown(text: str):
-  """(shell lines of fenced blocks, inline code spans, links, anchors of the headings).
+@dataclasses.dataclass
+class Parsed:
+  lines: list  # Shell lines of the fenced blocks, continuations joined.
+  spans: list  # Inline code.
+  links: list  # Link and image targets.
+  anchors: set  # Of every heading.
+  sections: list  # (line, anchor) of each `##` heading.
 
-  Inline code and links are found per paragraph, so a span broken over two lines counts."""
-  lines, spans, links, anchors = [], [], [], set()
+
+def parse_markdown(text: str) -> Parsed:
+  """Inline code and links are found per paragraph, so a span broken over two lines counts."""
+  lines, spans, links, anchors, sections = [], [], [], set(), []
   fence, pending, start = None, "", 0
   paragraph: list[tuple[int, str]] = []
 
@@ -339,7 +348,10 @@ def parse_markdown(text: str):
     if heading:
       end_paragraph()
       anchor = slug(heading.group(1))
-      anchors.add(anchor if anchor not in anchors else anchor + "-1")
+      anchor = anchor if anchor not in anchors else anchor + "-1"
+      anchors.add(anchor)
+      if line.startswith("## "):
+        sections.append((number, anchor))
     elif not stripped or stripped.startswith("|"):
       end_paragraph()  # Blank lines end a paragraph; each table row is one.
       if stripped:
@@ -348,7 +360,7 @@ def parse_markdown(text: str):
     else:
       paragraph.append((number, line))
   end_paragraph()
-  return lines, spans, links, anchors
+  return Parsed(lines, spans, links, anchors, sections)
 
 
 # --- Checks --------------------------------------------------------------------------------
@@ -640,18 +652,31 @@ class Checker:
       if rel not in parsed:
         with open(os.path.join(REPO, rel), encoding="utf-8") as f:
           parsed[rel] = parse_markdown(f.read())
-      return parsed[rel][3]
+      return parsed[rel].anchors
 
-    for rel, (lines, spans, links, _) in list(parsed.items()):
-      for snippet in lines:
+    for rel, page in list(parsed.items()):
+      for snippet in page.lines:
         self.command_line(f"{rel}:{snippet.line}", snippet.text)
-      for snippet in spans:
+      for snippet in page.spans:
         self.inline(f"{rel}:{snippet.line}", snippet.text, all_flags, shipped)
-      for snippet in links:
+      for snippet in page.links:
         self.link(f"{rel}:{snippet.line}", snippet.text, anchors_of, rel)
       if rel == CONFIG_REFERENCE:
-        self.config_reference(rel, spans, shipped)
+        self.config_reference(rel, page.spans, shipped)
+      if rel == README:
+        self.readme_contents(page)
     return self.problems
+
+  def readme_contents(self, page: Parsed) -> None:
+    """The README's contents link every section, and it links every page of docs/."""
+    targets = {link.text for link in page.links}
+    for line, anchor in page.sections:
+      if f"#{anchor}" not in targets:
+        self.problem(f"{README}:{line}", f"section #{anchor} is not in the contents")
+    for path in sorted(glob.glob(os.path.join(REPO, "docs", "*.md"))):
+      rel = os.path.relpath(path, REPO)
+      if not any(t.split("#")[0] == rel for t in targets):
+        self.problem(README, f"{rel} is linked from nowhere in the README")
 
 
 def _is_float(value: str) -> bool:

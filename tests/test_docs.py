@@ -196,3 +196,12 @@ def test_flag_names_from_module_constants_and_unreadable_ones(tmp_path):
   check_docs._Source.cache.clear()
   with pytest.raises(check_docs.UnreadableFlag, match=r"program.py:2: cannot read this flag"):
     check_docs.flags_of(str(program))
+
+
+def test_the_readme_contents_link_every_section_and_page():
+  pages = sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "code.md")
+  text = "**Contents**: [A](#a)\n\n## A\n\n" + " ".join(
+      f"[{p}](docs/{p})" for p in pages) + "\n\n## B\n"
+  assert problems(text, "README.md") == [
+      "README.md:7: section #b is not in the contents",
+      "README.md: docs/code.md is linked from nowhere in the README"]
