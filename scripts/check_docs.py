@@ -457,6 +457,11 @@ class Checker:
       if rest and rest[0].startswith("scripts/"):
         self.launch_script(where, rest[0], rest[1:], env)
       return
+    if re.fullmatch(r"configs/\S+\.py(:\S*)?", program) and len(words) > 1:
+      # A config with overrides, as a table names one: `configs/x.py:224 --config.a.b=1`.
+      self.path_like(where, program)
+      self.flag_args(where, self.module("capflax.main"), words[1:], config=program)
+      return
     if program.startswith("scripts/"):
       if program.endswith(".py"):
         self.python_script(where, program, words[1:])

@@ -119,6 +119,7 @@ def test_prose_flags_fields_paths_and_links():
       | field | meaning |
       |---|---|
       | `optim.lrr` | no such field |
+      | `configs/base.py --config.model.encoder.variant=L/16 --config.model.encoder.varient=L` | |
       """) == [
           "X.md:6: --beam_width is a flag of no capflax command",
           "X.md:6: `train.batchsize`: no shipped config has a field train.batchsize (did you "
@@ -129,6 +130,8 @@ def test_prose_flags_fields_paths_and_links():
           "X.md:10: capflax.evaluate has no flag --beam_widht",
           "X.md:15: `optim.lrr`: no shipped config has a field optim.lrr (did you mean "
           "optim.lr?)",
+          "X.md:16: --config.model.encoder.varient: configs/base.py has no field "
+          "model.encoder.varient (did you mean model.encoder.variant?)",
           "X.md:9: broken link: #nowhere (no such heading in X.md)",
           "X.md:9: broken link: docs/missing.md",
           "X.md:10: broken link: docs/config.md#nowhere (no such heading in docs/config.md)"]
