@@ -447,7 +447,7 @@ class Checker:
       if words[1:2] == ["-m"] and len(words) > 2:
         if words[2].split(".")[0] == "capflax":
           self.capflax_module(where, words[2], words[3:])
-      elif len(words) > 1 and words[1].startswith("scripts/"):
+      elif len(words) > 1 and words[1].endswith(".py") and words[1].startswith(TOP_LEVEL):
         self.python_script(where, words[1], words[2:])
       return
     if program in ("sbatch", "bash"):
