@@ -5,15 +5,18 @@ The weights come from the decoder's `CrossAttention` modules, sown into the
 same attention as the cached decode did, word by word.
 """
 
+import functools
 import io
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
-from capflax.data.tokenizer import BOS_ID
+from capflax.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from capflax.models import captioner
 
 COLORMAP = "inferno"  # Perceptually uniform; dark where the weight is low (and transparent).
 MAX_OPACITY = 0.85  # Of the heat at the caption's largest weight: the photo always shows.
@@ -21,16 +24,40 @@ PANEL = 160  # Pixels per side of each word's panel.
 LABEL = 20  # Pixels under each panel for the word and its peak weight.
 
 
-def cross_attention(model, variables, images, tokens):
-  """Head-mean attention of the last decoder layer: images [b, s, s, 3], generated tokens
-  [b, T] -> [b, T, n] (row t: the attention while predicting tokens[:, t])."""
+def teacher_forced(model, variables, images, tokens):
+  """(logits [b, T, vocab], head-mean attention of the last decoder layer [b, T, n]) of a
+  pass over generated tokens [b, T]; row t is the step that chose tokens[:, t]."""
   inputs = jnp.concatenate([jnp.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], 1)  # [b, T]
-  _, state = model.apply(variables, images, inputs, mutable=["intermediates"])
+  logits, state = model.apply(variables, images, inputs, mutable=["intermediates"])
   flat = traverse_util.flatten_dict(state["intermediates"])
   layers = sorted(k for k in flat if "CrossAttention" in k)
   if not layers:
     raise ValueError("the decoder sows no CrossAttention weights.")
-  return flat[layers[-1]][0].mean(axis=1)  # [b, h, T, n] -> [b, T, n]
+  return logits, flat[layers[-1]][0].mean(axis=1)  # [b, h, T, n] -> [b, T, n]
+
+
+def cross_attention(model, variables, images, tokens):
+  """Head-mean attention of the last decoder layer: images [b, s, s, 3], generated tokens
+  [b, T] -> [b, T, n] (row t: the attention while predicting tokens[:, t])."""
+  return teacher_forced(model, variables, images, tokens)[1]
+
+
+def make_attend(config, vocab_size: int):
+  """jitted (variables, images [b, s, s, 3] uint8, tokens [b, T]) -> attention [b, T, n]."""
+  return jax.jit(functools.partial(cross_attention, captioner.build(config, vocab_size)))
+
+
+def panel_words(tokens: np.ndarray, vocab) -> list[str]:
+  """The words a caption's map has panels for: tokens [T] up to and including EOS (shown as
+  '<eos>'), or all of them when the search stopped at max_len without one."""
+  words = []
+  for t in np.asarray(tokens).tolist():
+    if t == PAD_ID:
+      break
+    words.append(vocab.itos[t])
+    if t == EOS_ID:
+      break
+  return words
 
 
 def grid_size(num_tokens: int) -> int:
