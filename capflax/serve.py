@@ -149,9 +149,9 @@ class Captioner:
           config, len(self.run.vocab), self.run.mesh, num_return=width, tunable=True)
     return self._searches[method, width]
 
-  def compiled(self) -> list[str]:
-    """'method/width' of every search compiled so far."""
-    return [f"{m}/{w}" for m, w in list(self._searches)]
+  def compiled(self) -> dict[str, int]:
+    """'method/width' -> how many batch sizes its search has been compiled for so far."""
+    return {f"{m}/{w}": fn._cache_size() for (m, w), fn in list(self._searches.items())}
 
   def warm_up(self, settings: Settings) -> None:
     s = self.run.config.data.image_size
