@@ -9,14 +9,13 @@ from typing import Any
 
 import ml_collections
 import numpy as np
-import tensorflow as tf
 from absl import logging
 from etils import epath
 from PIL import Image
 
 from capflax import checkpoint, run_files, sharding
 from capflax import state as state_lib
-from capflax.data import dataset
+from capflax.data import dataset, pipeline
 from capflax.data.tokenizer import Vocabulary
 
 DECODE_FIELDS = ("method", "beam_size", "alpha", "max_len", "min_len", "no_repeat_ngram_size",
@@ -86,5 +85,4 @@ def read_image(source, image_size: int, max_pixels: int) -> tuple[np.ndarray, Im
     if image.width * image.height > max_pixels:
       raise OSError(f"{image.width}x{image.height} pixels exceeds --max_pixels={max_pixels}")
     photo = image.convert("RGB")
-  resized = tf.image.resize(np.asarray(photo), (image_size, image_size), antialias=True)
-  return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8), photo
+  return pipeline.resize(np.asarray(photo), image_size).numpy(), photo

@@ -134,6 +134,7 @@ class Captioner:
     self._searches = {}  # (method, width) -> jitted search; each compiles once per batch size.
     model = captioner.build(run.config, len(run.vocab))
     self._score = jax.jit(functools.partial(_score_and_attend, model))
+    self.batch_fill = collections.Counter()  # Requests per batch -> batches run.
     self._pending = collections.deque()  # (settings, image [s, s, 3], future)
     self._wake = threading.Condition()
     threading.Thread(target=self._work, daemon=True, name="capflax-batcher").start()
@@ -176,6 +177,7 @@ class Captioner:
         for job in jobs:
           self._pending.remove(job)
       size = next(b for b in self.batch_sizes if b >= len(jobs))
+      self.batch_fill[len(jobs)] += 1
       try:
         self._run_batch(jobs, size)
       except Exception as e:  # noqa: BLE001  The requests fail; the server keeps serving.
@@ -268,7 +270,8 @@ def create_app(engine: Captioner, max_request_bytes: int, max_pixels: int) -> fl
   @flask_app.get("/healthz")
   def healthz():
     return flask.jsonify(status="ok", step=run.step, batch_sizes=engine.batch_sizes,
-                         compiled=engine.compiled())
+                         compiled=engine.compiled(),
+                         requests_per_batch=dict(sorted(engine.batch_fill.items())))
 
   @flask_app.post("/api/caption")
   def caption():
