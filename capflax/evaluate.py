@@ -4,7 +4,8 @@
 
 Every image of the split is decoded exactly once (each host runs the same number of
 padded batches) and the metrics are computed once; DIR/eval_SPLIT.json receives the
-step, the decode settings, the metrics and every caption.
+step, the decode settings, the metrics and every caption. `--html` also writes
+DIR/gallery_SPLIT.html (`capflax.gallery`).
 """
 
 import json

@@ -89,7 +89,7 @@ def _number(values, name: str, kind, default, low, high):
     value = kind(raw)
   except ValueError:
     raise BadRequest(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}.")
-  if not (low <= value <= high) or value != value:  # value != value: NaN.
+  if not low <= value <= high:  # NaN too.
     raise BadRequest(f"{name}={raw!r} is outside {low}..{high}.")
   return value
 
@@ -307,6 +307,9 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   try:
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
+  except ValueError as e:
+    raise app.UsageError(f"--batch_sizes={','.join(FLAGS.batch_sizes)}: give integers.") from e
+  try:
     run = inference.load(FLAGS.workdir)
     engine = Captioner(run, batch_sizes, Limits(FLAGS.max_beam_size, FLAGS.max_samples))
     default = parse_settings({}, run.config.decode, engine.limits)
@@ -316,10 +319,13 @@ def main(argv):
     print(f"capflax.serve: compiling {default.method} search for batch sizes "
           f"{engine.batch_sizes} ...", flush=True)
     engine.warm_up(default)
-  server = waitress.create_server(
-      create_app(engine, FLAGS.max_request_bytes, FLAGS.max_pixels), host=FLAGS.host,
-      port=FLAGS.port, threads=FLAGS.threads,
-      max_request_body_size=2 * FLAGS.max_request_bytes)  # Flask answers first, in JSON.
+  try:
+    server = waitress.create_server(
+        create_app(engine, FLAGS.max_request_bytes, FLAGS.max_pixels), host=FLAGS.host,
+        port=FLAGS.port, threads=FLAGS.threads,
+        max_request_body_size=2 * FLAGS.max_request_bytes)  # Flask answers first, in JSON.
+  except OSError as e:  # Port taken, address not ours.
+    raise app.UsageError(f"cannot listen on {FLAGS.host}:{FLAGS.port}: {e.strerror or e}") from e
   print(f"capflax.serve: {FLAGS.workdir} (step {run.step}) at "
         f"http://{FLAGS.host}:{server.effective_port}/", flush=True)
   try:
