@@ -8,6 +8,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from capflax import attention_maps
+from capflax.data.tokenizer import EOS_ID, PAD_ID, Vocabulary
 from capflax.models import captioner
 from configs import demo
 
@@ -67,3 +68,11 @@ def test_overlays_follow_the_weight_in_colour_and_opacity():
   expected = colormaps[attention_maps.COLORMAP](scaled)  # [T, n, 4]
   expected[..., 3] = scaled * attention_maps.MAX_OPACITY
   np.testing.assert_allclose(rgba.reshape(2, 4, 4), np.round(expected * 255), atol=0.5)
+
+
+def test_panel_words_stop_at_eos_or_run_to_max_len():
+  vocab = Vocabulary(["dog", "runs"])
+  dog, runs = vocab.stoi["dog"], vocab.stoi["runs"]
+  assert attention_maps.panel_words(np.array([dog, runs, EOS_ID, PAD_ID]), vocab) == [
+      "dog", "runs", "<eos>"]
+  assert attention_maps.panel_words(np.array([dog, runs, dog]), vocab) == ["dog", "runs", "dog"]
