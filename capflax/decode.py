@@ -93,8 +93,11 @@ def sample(tokens_to_logits: TokensToLogits, cache: Any, batch_size: int, max_le
            rng: jax.Array, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            rules: Constraints = Constraints()) -> jax.Array:
   """Ancestral sampling from softmax(logits / temperature), optionally cut to the top k
-  tokens and/or the smallest set whose probability reaches top_p (nucleus): [b, max_len]."""
-  if temperature <= 0:
+  tokens and/or the smallest set whose probability reaches top_p (nucleus): [b, max_len].
+
+  `temperature` may be a traced scalar (and beam search's `alpha` too), so that one
+  compiled search serves every value."""
+  if isinstance(temperature, (int, float)) and temperature <= 0:  # A traced one: the caller's.
     raise ValueError(f"decode.temperature must be > 0, got {temperature}.")
 
   def choose(logits, i):

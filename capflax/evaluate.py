@@ -4,7 +4,8 @@
 
 Every image of the split is decoded exactly once (each host runs the same number of
 padded batches) and the metrics are computed once; DIR/eval_SPLIT.json receives the
-step, the decode settings, the metrics and every caption.
+step, the decode settings, the metrics and every caption. `--html` also writes
+DIR/gallery_SPLIT.html (`capflax.gallery`).
 """
 
 import json
@@ -13,7 +14,7 @@ import jax
 from absl import app, flags
 from etils import epath
 
-from capflax import evaluation, inference, run_files
+from capflax import evaluation, gallery, inference, run_files
 from capflax.data import dataset
 from capflax.models import captioner
 
@@ -23,13 +24,15 @@ flags.DEFINE_string("split", "test", "Split to caption: train, val or test.")
 flags.DEFINE_integer("batch_size", None, "Global batch size (default: the config's eval one).")
 flags.DEFINE_bool("meteor", True, "Also compute METEOR with the official jar (needs java).")
 flags.DEFINE_string("output", None, "Output file name in the workdir (default eval_SPLIT.json).")
+flags.DEFINE_bool("html", False, "Also write DIR/gallery_SPLIT.html: every image with its "
+                  "caption, references and scores, sortable, attention maps of the first few.")
 inference.define_decode_flags(flags)
 flags.adopt_module_key_flags(inference)  # --help lists the decode flags too.
 flags.mark_flags_as_required(["workdir"])
 
 
 def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int | None = None,
-             meteor: bool = True, output: str | None = None) -> dict:
+             meteor: bool = True, output: str | None = None, html: bool = False) -> dict:
   """Captions and metrics of `split`; written to workdir/`output` by the first process."""
   run = inference.load(workdir, decode_overrides)
   config = run.config
@@ -53,6 +56,9 @@ def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int |
             "metrics": scores, "captions": captions}
   if jax.process_index() == 0:
     run_files.write_json(epath.Path(workdir) / (output or f"eval_{split}.json"), result)
+  if html:
+    gallery.write(workdir, split, run.step, scores, records, captions, config=config,
+                  variables=run.variables, vocab=run.vocab)
   return result
 
 
@@ -61,7 +67,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   try:
     result = evaluate(FLAGS.workdir, FLAGS.split, inference.decode_overrides(FLAGS),
-                      FLAGS.batch_size, FLAGS.meteor, FLAGS.output)
+                      FLAGS.batch_size, FLAGS.meteor, FLAGS.output, FLAGS.html)
   except (ValueError, FileNotFoundError) as e:  # Bad settings or workdir: one line, no trace.
     raise app.UsageError(str(e)) from e
   print(json.dumps({"step": result["step"], "split": result["split"],

@@ -36,10 +36,13 @@ def decode_settings(config: ml_collections.ConfigDict) -> dict:
 
 
 def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
-                  num_return: int = 1, cached: bool = True):
+                  num_return: int = 1, cached: bool = True, tunable: bool = False):
   """jitted (variables, images [b, s, s, 3] uint8, rng) -> tokens [b, num_return, max_len].
 
   `variables` holds `params` and `batch_stats` (empty unless the encoder has BatchNorm).
+  `tunable=True` adds two arguments, (..., rng, alpha, temperature): the length penalty and
+  the sampling temperature as traced scalars instead of `config.decode`'s constants, so
+  that a server changes them per request without recompiling.
 
   Searches as `config.decode` says. `cached=False` reruns the decoder over the whole token
   buffer (fixed length, causally masked) at every step instead of using the KV cache: the
@@ -82,25 +85,29 @@ def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
 
     return with_cache if cached else recomputed
 
-  def generate(variables, images, rng):
+  def generate(variables, images, rng, alpha, temperature):
     memory = model.apply(variables, images, method=Captioner.encode)  # [b, n, d]
     params = variables["params"]
     b = images.shape[0]
     fn, cache = make_tokens_to_logits(params), first_cache(params, memory)
     if d["method"] == "beam":
-      tokens, _ = decode.beam_search(fn, cache, b, steps, d["beam_size"], d["alpha"], rules)
+      tokens, _ = decode.beam_search(fn, cache, b, steps, d["beam_size"], alpha, rules)
       return tokens[:, :num_return]  # [b, R, T]
     if d["method"] == "greedy":
       return decode.greedy(fn, cache, b, steps, rules)[:, None]  # [b, 1, T]
     many = jax.tree.map(lambda x: x if x.ndim == 0 else jnp.repeat(x, num_return, 0), cache)
-    tokens = decode.sample(fn, many, b * num_return, steps, rng, d["temperature"], d["top_k"],
+    tokens = decode.sample(fn, many, b * num_return, steps, rng, temperature, d["top_k"],
                            d["top_p"], rules)  # [b * R, T]
     return tokens.reshape(b, num_return, steps)
 
   batch = sharding.batch_sharding(mesh)
   replicated = sharding.replicated(mesh)
   # Variables stay as they are (replicated, or FSDP-sharded in training).
-  return jax.jit(generate, in_shardings=(None, batch, replicated), out_shardings=batch)
+  if tunable:
+    return jax.jit(generate, in_shardings=(None, batch) + (replicated,) * 3,
+                   out_shardings=batch)
+  return jax.jit(functools.partial(generate, alpha=d["alpha"], temperature=d["temperature"]),
+                 in_shardings=(None, batch, replicated), out_shardings=batch)
 
 
 def caption_records(generate, variables, records: list[sources.Record], vocab: Vocabulary,

@@ -8,12 +8,14 @@ import dataclasses
 from typing import Any
 
 import ml_collections
+import numpy as np
 from absl import logging
 from etils import epath
+from PIL import Image
 
 from capflax import checkpoint, run_files, sharding
 from capflax import state as state_lib
-from capflax.data import dataset
+from capflax.data import dataset, pipeline
 from capflax.data.tokenizer import Vocabulary
 
 DECODE_FIELDS = ("method", "beam_size", "alpha", "max_len", "min_len", "no_repeat_ngram_size",
@@ -69,3 +71,18 @@ def decode_overrides(flag_values) -> dict:
   if "beam_size" in given and "method" not in given:
     given["method"] = "beam"
   return given
+
+
+# What reading an unusable image raises: unreadable or truncated (OSError, ValueError),
+# or more pixels than PIL's own bomb limit.
+IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+
+
+def read_image(source, image_size: int, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
+  """([s, s, 3] uint8 resized as the eval pipeline does, the RGB photo) from a path or a
+  binary file; one of IMAGE_ERRORS if unusable."""
+  with Image.open(source) as image:  # Reads the header only: the size is known before decoding.
+    if image.width * image.height > max_pixels:
+      raise OSError(f"{image.width}x{image.height} pixels exceeds --max_pixels={max_pixels}")
+    photo = image.convert("RGB")
+  return pipeline.resize(np.asarray(photo), image_size).numpy(), photo

@@ -8,19 +8,14 @@ has more pixels than `--max_pixels` (a decompression bomb), gets a one-line erro
 stderr and the others are still captioned; the exit status is 1 if any failed.
 """
 
-import functools
 import json
 import os
 import sys
 
 import jax
 import numpy as np
-import tensorflow as tf
 from absl import app, flags
-from PIL import Image
-
 from capflax import attention_maps, evaluation, inference, sharding
-from capflax.models import captioner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A capflax workdir (config.json, vocab.json, checkpoints/).")
@@ -50,16 +45,6 @@ def image_paths(args: list[str]) -> list[str]:
   return out
 
 
-def read_image(path: str, image_size: int, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
-  """([s, s, 3] uint8 resized as the eval pipeline does, the RGB photo); OSError if unusable."""
-  with Image.open(path) as image:  # Reads the header only: the size is known before decoding.
-    if image.width * image.height > max_pixels:
-      raise OSError(f"{image.width}x{image.height} pixels exceeds --max_pixels={max_pixels}")
-    photo = image.convert("RGB")
-  resized = tf.image.resize(np.asarray(photo), (image_size, image_size), antialias=True)
-  return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8), photo
-
-
 def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_return: int = 1,
                   batch_size: int = 16, max_pixels: int = 89_478_485,
                   attention_dir: str | None = None, seed: int = 0):
@@ -68,14 +53,13 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
   config, vocab = run.config, run.vocab
   s = config.data.image_size
   generate = evaluation.make_generate(config, len(vocab), run.mesh, num_return=num_return)
-  attend = jax.jit(functools.partial(attention_maps.cross_attention,
-                                     captioner.build(config, len(vocab))))
+  attend = attention_maps.make_attend(config, len(vocab))
   batch_size = -(-batch_size // run.mesh.size) * run.mesh.size
   results, errors, loaded = [], [], []
   for path in paths:
     try:
-      loaded.append((path, *read_image(path, s, max_pixels)))
-    except (OSError, ValueError, Image.DecompressionBombError) as e:  # Unreadable, truncated.
+      loaded.append((path, *inference.read_image(path, s, max_pixels)))
+    except inference.IMAGE_ERRORS as e:  # Unreadable, truncated, too many pixels.
       reason = str(e).splitlines()[0] if str(e) else type(e).__name__
       errors.append(f"{path}: cannot caption: {reason}")
   for start in range(0, len(loaded), batch_size):
@@ -91,7 +75,7 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
     for row, (path, _, photo) in enumerate(chunk):
       results.append({"path": path, "captions": [vocab.decode(t) for t in tokens[row]]})
       if attention_dir:
-        words = results[-1]["captions"][0].split() + ["<eos>"]
+        words = attention_maps.panel_words(tokens[row, 0], vocab)
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         attention_maps.render(photo, words, weights[row, :len(words)]).save(
             os.path.join(attention_dir, name))

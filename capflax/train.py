@@ -19,7 +19,7 @@ from etils import epath
 from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
-from capflax import (checkpoint, evaluation, hardware, preemption, run_files, run_record,
+from capflax import (checkpoint, evaluation, gallery, hardware, preemption, run_files, run_record,
                      sharding)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError
@@ -251,6 +251,8 @@ def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, work
     writer.write_scalars(step, {f"{split}/{k}": v for k, v in scores.items() if k != "num_images"})
     logging.info("%s: %s", split, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     evaluation.write_samples(writer, step, split, captions, records, config.eval.num_samples)
+    gallery.write(workdir, split, step, scores, records, captions, config=config,
+                  variables=state.eval_variables, vocab=vocab)
     if jax.process_index() == 0:
       run_files.write_json(epath.Path(workdir) / f"captions_{split}.json", captions)
       print(f"\n{split} samples (step {step}):\n"

@@ -41,6 +41,8 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "configured model, then ViT-S/16, ResNet-50 and BiT-R50x1 at 96 px), "
                   "decode (greedy and beam-4 captions/s, KV cache vs recomputing the prefix, "
                   "time at 40 tokens over 10), "
+                  "serve (captions/s through capflax.serve with 32 concurrent HTTP clients over "
+                  "1 client, p50/p99 latency), "
                   "metrics (coco-caption metrics vs pycocoevalcap: time and max difference), "
                   "pipeline (input images/s from JPEGs to 224 px batches, per core, and its "
                   "ratio to a configs/base.py train step's images/s), "
@@ -156,6 +158,73 @@ def decode(config, repeats):
           "cached_speedup_beam4": beam4_recomputed / beam4,
           "len40_over_len10": seconds("beam", 40) / seconds("beam", 10),
           "greedy_len40_over_len10": seconds("greedy", 40) / seconds("greedy", 10)}
+
+
+@measurement
+def serve(config, repeats):
+  """`capflax.serve` over HTTP on loopback: captions/s with 32 concurrent clients over 1
+  client (target >= 5: requests batched into the jitted search), p50/p99 latency of each.
+  The configured model, randomly initialised, greedy; 64 x 64 JPEGs."""
+  import io
+  import threading
+  import requests
+  import waitress
+  from PIL import Image
+  from capflax import inference, serve as serve_lib
+  from capflax.data.tokenizer import Vocabulary
+  config = config.copy_and_resolve_references()
+  config.decode.method = "greedy"
+  vocab = Vocabulary([f"word{i}" for i in range(2000)])
+  mesh = sharding_lib.make_mesh()
+  s = config.data.image_size
+  model = captioner.build(config, len(vocab))
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, s, s, 3), jnp.uint8),
+                                  jnp.zeros((1, 4), jnp.int32))
+  variables = jax.device_put(variables, sharding_lib.replicated(mesh))
+  engine = serve_lib.Captioner(inference.Run(config, vocab, variables, 0, mesh), [1, 4, 16, 32])
+  engine.warm_up(serve_lib.parse_settings({}, config.decode, engine.limits))
+  server = waitress.create_server(serve_lib.create_app(engine, 2**24, 10**8), host="127.0.0.1",
+                                  port=0, threads=64)
+  threading.Thread(target=server.run, daemon=True).start()
+  url = f"http://127.0.0.1:{server.effective_port}/api/caption"
+  rng = np.random.default_rng(0)
+  photos = []
+  for _ in range(8):
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(buffer, "JPEG")
+    photos.append(buffer.getvalue())
+
+  def clients(n: int, per_client: int) -> dict:
+    latencies = []
+
+    def client(c):
+      with requests.Session() as session:
+        for i in range(per_client):
+          start = time.perf_counter()
+          response = session.post(url, data=photos[(c + i) % len(photos)], timeout=600)
+          response.raise_for_status()
+          latencies.append(time.perf_counter() - start)
+
+    client(0)  # Warm-up: connections, the first batch.
+    latencies.clear()
+    engine.batch_fill.clear()
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(n)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+    seconds = time.perf_counter() - start
+    fill = engine.batch_fill
+    return {"captions_per_s": n * per_client / seconds,
+            "mean_requests_per_batch": sum(k * v for k, v in fill.items()) / sum(fill.values()),
+            "p50_latency_s": float(np.percentile(latencies, 50)),
+            "p99_latency_s": float(np.percentile(latencies, 99))}
+
+  one, many = clients(1, 4 * repeats), clients(32, 2 * repeats)
+  server.close()
+  return {"batch_sizes": engine.batch_sizes, "clients_1": one, "clients_32": many,
+          "speedup_32_over_1": many["captions_per_s"] / one["captions_per_s"]}
 
 
 @measurement

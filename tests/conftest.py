@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,3 +51,23 @@ def tiny_run(tmp_path_factory) -> tuple[str, dict]:
   from configs import demo
   workdir = str(tmp_path_factory.mktemp("tiny_run"))
   return workdir, train.train_and_evaluate(demo.get_config("tiny"), workdir)
+
+
+@pytest.fixture(scope="session")
+def browser():
+  """Headless Chromium driven by selenium (Debian's `chromium` and `chromium-driver`, which
+  `.ci/run` installs); skipped where they are missing, unless CAPFLAX_REQUIRE_BROWSER=1."""
+  driver_path = shutil.which("chromedriver")
+  if not (driver_path and shutil.which("chromium")):
+    if os.environ.get("CAPFLAX_REQUIRE_BROWSER") == "1":
+      pytest.fail("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    pytest.skip("chromium / chromedriver not installed")
+  from selenium import webdriver
+  options = webdriver.ChromeOptions()
+  options.binary_location = shutil.which("chromium")
+  for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--window-size=1280,1000"):
+    options.add_argument(flag)
+  driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+  yield driver
+  driver.quit()

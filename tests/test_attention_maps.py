@@ -4,9 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from matplotlib import colormaps
 from PIL import Image
 
 from capflax import attention_maps
+from capflax.data.tokenizer import EOS_ID, PAD_ID, Vocabulary
 from capflax.models import captioner
 from configs import demo
 
@@ -28,16 +30,49 @@ def test_one_causal_distribution_over_the_image_tokens_per_word():
   assert not np.allclose(changed[:, 3:], weights[:, 3:])
 
 
-def test_render_draws_a_panel_per_word_and_heats_the_attended_patch():
-  photo = Image.new("RGB", (64, 48), (90, 90, 90))
-  attention = np.zeros((2, 4))
-  attention[0, 0] = attention[1, 3] = 1.0  # Word 0: top-left patch; word 1: bottom-right.
-  sheet = np.asarray(attention_maps.render(photo, ["dog", "<eos>"], attention)).astype(int)
-  p = attention_maps.PANEL
-  assert sheet.shape == (p + 18, 2 * p, 3)
-  top_left, bottom_right = sheet[p // 8, p // 8], sheet[7 * p // 8, 7 * p // 8]
-  assert top_left[0] > bottom_right[0] + 60  # Hot (red/yellow) where the weight is.
-  second = sheet[:, p:]
-  assert second[7 * p // 8, 7 * p // 8, 0] > second[p // 8, p // 8, 0] + 60
+def test_render_shares_one_colour_scale_and_overlays_the_photo():
+  grey = np.array([90, 90, 90])
+  photo = Image.new("RGB", (64, 48), tuple(grey))
+  attention = np.zeros((3, 4))  # [T, n]: a 2 x 2 grid of image tokens
+  attention[0, 0] = 0.8  # Word 0: the top-left patch, the caption's peak.
+  attention[1] = 0.2  # Word 1: flat.
+  attention[2, 3] = 0.4  # Word 2: the bottom-right patch, half the peak.
+  sheet = np.asarray(attention_maps.render(photo, ["dog", "runs", "<eos>"], attention)).astype(int)
+  p, label = attention_maps.PANEL, attention_maps.LABEL
+  assert sheet.shape == (p + label, 3 * p, 3)
+  cmap = colormaps[attention_maps.COLORMAP]
+
+  def expected(fraction):  # The heat over the grey photo at weight = fraction * peak.
+    alpha = fraction * attention_maps.MAX_OPACITY
+    return np.array(cmap(fraction)[:3]) * 255 * alpha + grey * (1 - alpha)
+
+  corner, far = (2, 2), (p - 3, p - 3)  # Pixels inside the top-left / bottom-right patch.
+  np.testing.assert_allclose(sheet[corner], expected(1.0), atol=3)
+  np.testing.assert_allclose(sheet[far], grey, atol=1)  # Zero weight: the photo, untinted.
+  flat = sheet[:p, p:2 * p]  # The flat word: a faint, even tint on the same scale.
+  np.testing.assert_allclose(flat[corner], expected(0.25), atol=3)
+  np.testing.assert_allclose(flat[far], expected(0.25), atol=3)
+  third = sheet[:p, 2 * p:]
+  np.testing.assert_allclose(third[far], expected(0.5), atol=3)
+  np.testing.assert_allclose(third[corner], grey, atol=1)
+  assert (sheet[p:, :p] < 100).any()  # The label row holds text.
   with pytest.raises(ValueError, match="5 image tokens do not form a square grid"):
     attention_maps.render(photo, ["dog"], np.ones((1, 5)) / 5)
+
+
+def test_overlays_follow_the_weight_in_colour_and_opacity():
+  attention = np.array([[0.0, 0.1, 0.3, 0.6], [0.25, 0.25, 0.25, 0.25]])
+  rgba = attention_maps.overlays(attention)  # [T, 2, 2, 4]
+  assert rgba.shape == (2, 2, 2, 4) and rgba.dtype == np.uint8
+  scaled = attention / 0.6
+  expected = colormaps[attention_maps.COLORMAP](scaled)  # [T, n, 4]
+  expected[..., 3] = scaled * attention_maps.MAX_OPACITY
+  np.testing.assert_allclose(rgba.reshape(2, 4, 4), np.round(expected * 255), atol=0.5)
+
+
+def test_panel_words_stop_at_eos_or_run_to_max_len():
+  vocab = Vocabulary(["dog", "runs"])
+  dog, runs = vocab.stoi["dog"], vocab.stoi["runs"]
+  assert attention_maps.panel_words(np.array([dog, runs, EOS_ID, PAD_ID]), vocab) == [
+      "dog", "runs", "<eos>"]
+  assert attention_maps.panel_words(np.array([dog, runs, dog]), vocab) == ["dog", "runs", "dog"]

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from capflax import attention_maps
 from tests.conftest import REPO
 
 
@@ -59,6 +60,6 @@ def test_json_n_best_and_attention_maps(tiny_run, tmp_path):
   for r, name in zip(results, names):
     sheet = Image.open(maps / (os.path.splitext(name)[0] + ".png"))
     panels = len(r["captions"][0].split()) + 1  # Each word, then <eos>.
-    assert sheet.width == 160 * min(panels, 5)
-    assert sheet.height == 178 * -(-panels // 5)
+    assert sheet.width == attention_maps.PANEL * min(panels, 5)
+    assert sheet.height == (attention_maps.PANEL + attention_maps.LABEL) * -(-panels // 5)
     assert np.asarray(sheet).std() > 10  # A picture, not a blank sheet.

@@ -45,9 +45,19 @@ def _to_uint8(image: tf.Tensor) -> tf.Tensor:
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)  # [s, s, 3]
 
 
-def _load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
-  image = tf.image.resize(_decode(path), (image_size, image_size), antialias=True)
+def _resize(image: tf.Tensor, image_size) -> tf.Tensor:
+  image = tf.image.resize(image, tf.stack([image_size, image_size]), antialias=True)
   return _to_uint8(image)  # [s, s, 3]
+
+
+# One graph for every image size: prediction and serving resize one photo at a time.
+resize = tf.function(_resize, input_signature=(tf.TensorSpec([None, None, 3], tf.uint8),
+                                               tf.TensorSpec([], tf.int32)))
+resize.__doc__ = "[h, w, 3] uint8 -> [s, s, 3] uint8, exactly as evaluation's input pipeline."
+
+
+def _load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
+  return _resize(_decode(path), image_size)  # [s, s, 3]
 
 
 def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: int):

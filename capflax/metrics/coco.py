@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from absl import logging
 
 from capflax.metrics.ptb import tokenize
-from capflax.metrics.scores import compute_scores
+from capflax.metrics.scores import compute_scores, image_scores
 
 
 def meteor_unavailable() -> str | None:
@@ -40,11 +40,22 @@ def meteor(hypotheses: Mapping[Hashable, str],
   return float(score)
 
 
+def _tokenized(hypotheses, references):
+  """PTB-tokenised copies of both, as coco-caption scores them."""
+  return ({k: tokenize(h) for k, h in hypotheses.items()},
+          {k: [tokenize(r) for r in rs] for k, rs in references.items()})
+
+
+def coco_image_scores(hypotheses: Mapping[Hashable, str],
+                      references: Mapping[Hashable, Sequence[str]]) -> dict[Hashable, dict]:
+  """Raw caption text in, each image's own BLEU-4 and CIDEr-D out (`image_scores`)."""
+  return image_scores(*_tokenized(hypotheses, references))
+
+
 def coco_scores(hypotheses: Mapping[Hashable, str], references: Mapping[Hashable, Sequence[str]],
                 with_meteor: bool = True) -> dict:
   """Raw caption text in, coco-caption's numbers out (METEOR too if asked and java exists)."""
-  hyps = {k: tokenize(h) for k, h in hypotheses.items()}
-  refs = {k: [tokenize(r) for r in rs] for k, rs in references.items()}
+  hyps, refs = _tokenized(hypotheses, references)
   scores = compute_scores(hyps, refs)
   if with_meteor:
     why_not = meteor_unavailable()

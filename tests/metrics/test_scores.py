@@ -16,6 +16,7 @@ from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
 from capflax.metrics import compute_scores
+from capflax.metrics.scores import image_scores
 from capflax.metrics.bleu import bleu
 from capflax.metrics.cider import cider_d
 from capflax.metrics.rouge import rouge_l
@@ -82,6 +83,25 @@ def test_matches_pycocoevalcap_on_1000_flickr8k_images():
   """1000 rather than all 8091 images: pycocoevalcap needs ~6 s for the whole file."""
   hyps, refs = leave_one_out(1000, 1)
   assert_same_scores(compute_scores(hyps, refs), pycoco_scores(hyps, refs))
+
+
+def test_image_scores_are_pycocoevalcaps_per_image_lists_and_average_to_the_corpus():
+  hyps, refs = leave_one_out(200, 2)
+  got = image_scores(hyps, refs)
+  want = pycoco_scores(hyps, refs)
+  assert list(got) == list(hyps)
+  np.testing.assert_allclose([got[k]["cider_d"] for k in hyps], want["per_image"]["cider_d"],
+                             rtol=0, atol=1e-9)
+  np.testing.assert_allclose([got[k]["bleu4"] for k in hyps], want["per_image"]["bleu"][3],
+                             rtol=0, atol=1e-9)
+  # The corpus CIDEr-D is the mean of the per-image values (idf from the whole set).
+  assert np.mean([v["cider_d"] for v in got.values()]) == pytest.approx(
+      compute_scores(hyps, refs)["cider_d"], abs=1e-12)
+  # Scored alone, an image gets another CIDEr-D (its idf changes): the set matters.
+  key = next(iter(hyps))
+  alone = image_scores({key: hyps[key]}, {key: refs[key]})[key]
+  assert alone["cider_d"] != pytest.approx(got[key]["cider_d"])
+  assert alone["bleu4"] == pytest.approx(got[key]["bleu4"], abs=1e-12)
 
 
 def test_irregular_spacing_is_split_like_coco_caption():
