@@ -12,7 +12,7 @@ from scripts import check_docs
 from tests.conftest import REPO
 
 COMMANDS = ("capflax.main", "capflax.evaluate", "capflax.predict", "capflax.sweep",
-            "capflax.report", "capflax.data.check", "scripts/benchmark.py")
+            "capflax.report", "capflax.data.check", "capflax.serve", "scripts/benchmark.py")
 
 
 def problems(text: str, name: str = "X.md") -> list[str]:
