@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 from etils import epath
 
-from capflax import losses, run_files
+from capflax import curve, losses, run_files
 from capflax.models import captioner
 
 RUN_RECORD = run_files.RUN_RECORD
@@ -114,7 +114,8 @@ def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
   """Writes `workdir/run.json` atomically (call on process 0) and returns the record.
 
   `results` is what `train_and_evaluate` returns: its "eval" maps each split to the
-  caption metrics and the teacher-forced "loss".
+  caption metrics and the teacher-forced "loss". The training curve (`capflax.curve`) is
+  read from the workdir.
   """
   record = {
       "config": config.to_dict(),
@@ -126,6 +127,7 @@ def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
       "seen": {"steps": steps, "examples": examples_seen, "tokens": tokens_seen},
       "wall_time_s": wall_time_s,
       "metrics": results["eval"],
+      "curve": curve.load(workdir),
   }
   run_files.write_json(epath.Path(workdir) / RUN_RECORD, record)
   return record

@@ -64,6 +64,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       grad_accum_steps=1,  # Micro-batches per step: the same gradient with less memory.
       label_smoothing=0.0,
       log_every=50, eval_every=500,
+      curve_every=0,  # > 0: also a val-loss-only point of the training curve every this many steps.
       checkpoint_every=500, keep_checkpoints=2,  # Keep the newest keep_checkpoints ...
       keep_every=0,  # ... plus every step divisible by keep_every (> 0).
       profile_steps=0, profile_first_step=10,  # A profiler trace of this many steps, in workdir.
