@@ -3,10 +3,14 @@
 A sweep file is a config file with two functions:
 
   get_config(arg)  the base training config (so `capflax.main` can train it alone), and
-  get_sweep()      {"grid": {key: [values]}, "points": [{key: value}] or {label: {key: value}}},
+  get_sweep()      {"grid": {key: [values]}, "points": [{key: value}] or {label: {key: value}},
+                    "budgets": [training FLOPs]},
 
 keys being dotted config fields ("model.decoder.width", "seed"). The sweep's points are the
-explicit points (one empty point if there are none) times the product of the grid. Each
+explicit points (one empty point if there are none) times the product of the grid.
+"budgets" makes an IsoFLOP sweep: it is the grid's first axis, over `train.flops_budget`,
+so each point trains for the steps whose XLA-counted training FLOPs match its budget
+(`state.durations`; warmup and decay follow the steps with `optim.warmup_fraction`). Each
 trains in its own `DIR/<name>` through `train.train_and_evaluate`, so an interrupted point
 resumes from its checkpoint; a point with `results.json` and `run.json` is finished and
 skipped. A preempted point (SIGTERM) ends the sweep: the same command resumes it.
@@ -35,6 +39,7 @@ from flax.traverse_util import flatten_dict
 from capflax import cli, run_files, train
 
 SWEEP_FILE = "sweep.json"
+BUDGET = "train.flops_budget"  # The field an IsoFLOP sweep's budgets set.
 # train_and_evaluate writes these once a run is done; a point missing either is (re)run,
 # which for a trained point only evaluates it again.
 FINISHED = (run_files.RESULTS, run_files.RUN_RECORD)
@@ -91,15 +96,27 @@ def load(spec: str) -> Sweep:
                        f"{fn} is missing.")
   base = module.get_config(arg) if arg else module.get_config()
   sweep = module.get_sweep()
-  unknown = set(sweep) - {"grid", "points"}
+  unknown = set(sweep) - {"grid", "points", "budgets"}
   if unknown:
     raise SweepError(f"{path}: get_sweep() returned unknown entries {sorted(unknown)}; "
-                     f"expected 'grid' and/or 'points'.")
-  points = _points(sweep.get("grid", {}), sweep.get("points", [{}]), path)
+                     f"expected 'grid', 'points' and/or 'budgets'.")
+  grid = dict(sweep.get("grid", {}))
+  if "budgets" in sweep:
+    grid = {BUDGET: _budgets(sweep["budgets"], path)} | grid
+  points = _points(grid, sweep.get("points", [{}]), path)
   result = Sweep(spec, base, points)
   for p in points:
     result.config(p)  # Every key and value is checked before anything trains.
   return result
+
+
+def _budgets(budgets, path: str) -> list[float]:
+  if (not isinstance(budgets, (list, tuple)) or not budgets
+      or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0
+                 for b in budgets)):
+    raise SweepError(f"{path}: budgets must be a non-empty list of positive training FLOPs, "
+                     f"got {budgets!r}.")
+  return [float(b) for b in budgets]
 
 
 def _points(grid: dict, explicit, path: str) -> list[Point]:
@@ -150,8 +167,9 @@ def _short_names(keys: list[str]) -> dict[str, str]:
 
 
 def _value_name(value) -> str:
-  """A value as it reads in a folder name: 'B/16' -> 'B-16'."""
-  return re.sub(r"[^\w.+-]+", "-", str(value)).strip("-") or "-"
+  """A value as it reads in a folder name: 'B/16' -> 'B-16', 3e12 -> '3e+12'."""
+  text = format(value, ".6g") if isinstance(value, float) else str(value)
+  return re.sub(r"[^\w.+-]+", "-", text).strip("-") or "-"
 
 
 def _override(base: ml_collections.ConfigDict, overrides: dict, path: str,

@@ -59,7 +59,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = sharding.make_mesh(config)
   _check_batch_sizes(config, mesh)
   elements = epoch_size(config, splits["train"])
-  length = durations(config, elements)
+  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
+  length = durations(config, elements, flops_per_example)
   spec = make_spec(config, len(vocab), mesh, length)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, config.train.keep_every)
   restored = checkpoint.restore_latest(mngr, workdir, spec.abstract)
@@ -95,7 +96,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment))
   batch = sharding.global_batch(next(stream), mesh)
-  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
   peak = hardware.peak_flops(t.peak_flops_per_device)
   logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
                flops_per_example,
@@ -125,7 +125,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         preempted = notice.reached(step) and not last
         save = preempted or last or step % t.checkpoint_every == 0
         validate = step % t.eval_every == 0 and not last
-        curve_point = validate or (t.curve_every and step % t.curve_every == 0 and not last)
+        curve_point = validate or (length.curve_every and step % length.curve_every == 0
+                                   and not last)
         if save or curve_point or step % t.log_every == 0:
           means = _check_and_average(pending, workdir)  # Nothing non-finite is ever saved.
           meta = _advance(meta, step, means["steps"] * t.batch_size, means["tokens"])
