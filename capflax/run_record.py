@@ -41,6 +41,20 @@ def parameter_counts(params) -> dict:
   return {"encoder": encoder, "decoder": total - encoder, "total": total}
 
 
+def _shapes(config: ml_collections.ConfigDict, vocab_size: int, batch: int):
+  """The model, a training batch's shapes, and its variables' shapes (nothing allocated)."""
+  model = captioner.build(config, vocab_size)
+  s = config.data.image_size
+  images = jax.ShapeDtypeStruct((batch, s, s, 3), jnp.uint8)
+  tokens = jax.ShapeDtypeStruct((batch, config.data.max_len + 2), jnp.int32)  # BOS .. EOS
+  return model, images, tokens, jax.eval_shape(model.init, jax.random.PRNGKey(0), images, tokens)
+
+
+def abstract_params(config: ml_collections.ConfigDict, vocab_size: int):
+  """The parameters' shapes, for `parameter_counts` before anything is trained."""
+  return _shapes(config, vocab_size, 1)[3]["params"]
+
+
 def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: int) -> float:
   """Forward + backward FLOPs of the training loss per (image, caption) pair, by XLA.
 
@@ -52,12 +66,9 @@ def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: in
   """
   config = config.copy_and_resolve_references()
   config.model.update(scan=False, remat=False)
-  model = captioner.build(config, vocab_size)
-  b, s = config.train.batch_size, config.data.image_size
-  images = jax.ShapeDtypeStruct((b, s, s, 3), jnp.uint8)
-  tokens = jax.ShapeDtypeStruct((b, config.data.max_len + 2), jnp.int32)  # BOS .. EOS, padded
+  b = config.train.batch_size
+  model, images, tokens, variables = _shapes(config, vocab_size, b)
   rng = jax.random.PRNGKey(0)
-  variables = jax.eval_shape(model.init, rng, images, tokens)
   params = variables.pop("params")  # The rest: BatchNorm statistics, if any.
 
   def loss(params, others, images, tokens):

@@ -40,7 +40,8 @@ START_GRID = {"alpha": np.arange(0.0, 2.01, 0.5), "beta": np.arange(0.0, 2.01, 0
 # The objective is ~1e-4 near a fit: L-BFGS-B's default stopping (a relative decrease under
 # 2e-9 of max(|f|, 1)) would stop refits close to wherever they start.
 OPTIMISER = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000}
-EXPONENTS = ("n_opt", "d_opt")  # a and b of N_opt ~ C^a, D_opt ~ C^b: what all three give.
+# a and b of N_opt ~ C^a, D_opt ~ C^b: what all three approaches give, compared by `verdict`.
+EXPONENTS = {"n_opt": "N_opt", "d_opt": "D_opt"}
 
 
 class FitError(ValueError):
@@ -434,6 +435,10 @@ def _analyse(runs, samples, level, seed) -> Analysis:
       continue
     intervals[approach], failed[approach] = bootstrap(refit, runs, samples=samples, level=level,
                                                       rng=rng, stratum=stratum)
+    if failed[approach] == samples:
+      errors[approach] = (f"none of the {samples} bootstrap replicates could be fitted: too "
+                          f"few runs to resample")
+      del fits[approach], intervals[approach], failed[approach]
   return Analysis(level, samples, fits, intervals, failed, errors,
                   verdict(intervals, errors, level))
 
@@ -445,7 +450,7 @@ def verdict(intervals: dict, errors: dict, level: float) -> str:
   if len(done) < 2:
     lines.append(f"Too few approaches could be fitted to compare ({len(done)} of 3).")
   else:
-    for name, what in (("n_opt", "N_opt"), ("d_opt", "D_opt")):
+    for name, what in EXPONENTS.items():
       apart = [(i, j) for i, j in itertools.combinations(done, 2)
                if not intervals[i][name].overlaps(intervals[j][name])]
       shown = ", ".join(f"{i}: {intervals[i][name].estimate:.3f} "

@@ -36,7 +36,8 @@ from absl import app, flags, logging
 from etils import epath
 from flax.traverse_util import flatten_dict
 
-from capflax import cli, run_files, train
+from capflax import cli, run_files, run_record, state, train
+from capflax.data import dataset
 
 SWEEP_FILE = "sweep.json"
 BUDGET = "train.flops_budget"  # The field an IsoFLOP sweep's budgets set.
@@ -56,6 +57,9 @@ def _define_flags() -> None:
   flags.DEFINE_string("point", None, "Run only the point of this name (see --print_commands).")
   flags.DEFINE_bool("print_commands", False, "Print one shell command per point (for a "
                     "cluster or TPU pod scheduler) instead of training.")
+  flags.DEFINE_bool("print_plan", False, "Print each point's parameters, training FLOPs per "
+                    "example, steps and examples instead of training (prepares each point's "
+                    "data and vocabulary in its workdir, as training would).")
   cli.define_distributed_flags()
   flags.adopt_module_key_flags(cli)  # --help lists them too.
   flags.mark_flags_as_required(["config", "workdir"])
@@ -206,6 +210,27 @@ def commands(sweep: Sweep, workdir: str, points: list[Point]) -> list[str]:
                       f"--workdir={workdir}", f"--point={p.name}"]) for p in points]
 
 
+def plan(sweep: Sweep, workdir: str, points: list[Point]) -> str:
+  """A table of what each point will train: size, cost and length (IsoFLOP steps included)."""
+  rows = [("point", "params", "FLOPs/example", "steps", "warmup", "examples", "epochs",
+           "train FLOPs")]
+  for p in points:
+    config, point_dir = sweep.config(p), os.fspath(epath.Path(workdir) / p.name)
+    splits = dataset.load_splits(config, point_dir)
+    vocab = dataset.vocabulary(config, point_dir, splits["train"])
+    per_example = run_record.training_flops_per_example(config, len(vocab))
+    elements = train.epoch_size(config, splits["train"])
+    length = state.durations(config, elements, per_example)
+    params = run_record.parameter_counts(run_record.abstract_params(config, len(vocab)))
+    examples = length.total_steps * config.train.batch_size
+    rows.append((p.name, f"{params['total']:,}", f"{per_example:.4g}", str(length.total_steps),
+                 str(length.warmup_steps), f"{examples:,}", f"{examples / elements:.2f}",
+                 f"{per_example * examples:.4g}"))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                              for i, (cell, w) in enumerate(zip(r, widths))) for r in rows)
+
+
 def record(sweep: Sweep, workdir: str) -> None:
   """Writes WORKDIR/sweep.json; refuses a workdir that holds a different sweep's points."""
   path = epath.Path(workdir) / SWEEP_FILE
@@ -282,6 +307,9 @@ def main(argv):
     points = select(sweep, FLAGS.point)
     if FLAGS.print_commands:
       print("\n".join(commands(sweep, FLAGS.workdir, points)))
+      return
+    if FLAGS.print_plan:
+      print(plan(sweep, FLAGS.workdir, points))
       return
     cli.start(FLAGS)
     results = run(sweep, FLAGS.workdir, points)

@@ -61,6 +61,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   elements = epoch_size(config, splits["train"])
   flops_per_example = run_record.training_flops_per_example(config, len(vocab))
   length = durations(config, elements, flops_per_example)
+  if config.train.flops_budget:
+    logging.info("train.flops_budget %.4g: %d steps of %.4g FLOPs each (%.4g FLOPs).",
+                 config.train.flops_budget, length.total_steps,
+                 flops_per_example * config.train.batch_size,
+                 flops_per_example * config.train.batch_size * length.total_steps)
   spec = make_spec(config, len(vocab), mesh, length)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, config.train.keep_every)
   restored = checkpoint.restore_latest(mngr, workdir, spec.abstract)

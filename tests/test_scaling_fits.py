@@ -169,3 +169,15 @@ def test_verdict_names_the_approaches_whose_intervals_do_not_overlap():
       "D_opt exponent: the approaches agree (1: 0.500 [0.400, 0.600], 2: 0.450 [0.420, 0.480]; "
       "every pair of 80% intervals overlaps).",
       "Approach 3 (parametric L(N, D)) not fitted: why"]
+
+
+def test_a_fit_no_replicate_can_repeat_is_not_given_an_interval():
+  """One seed of exactly three sizes per budget: a replicate redraws the three within each
+  budget and keeps three distinct sizes in both budgets only 5% of the time."""
+  runs = [r for r in synthetic.sweep(np.random.default_rng(0), sizes=3, seeds=1,
+                                     budgets=(1e11, 1e12))]
+  assert sf.fit_isoflop(runs).laws.n_opt > 0  # The sweep itself has its profiles.
+  analysis = sf.analyse(runs, samples=4, seed=1)
+  assert 2 not in analysis.fits and 2 not in analysis.intervals
+  assert analysis.errors[2] == ("none of the 4 bootstrap replicates could be fitted: too few "
+                                "runs to resample")

@@ -201,12 +201,21 @@ def test_an_isoflop_point_trains_for_the_steps_that_match_its_budget(tmp_path):
   assert [(p.name, p.overrides) for p in s.points] == [
       ("w16,flops_budget=2.5e+07", {"model.decoder.width": 16, "train.flops_budget": 2.5e7})]
   workdir = str(tmp_path / "out")
+  header, row = sweep.plan(s, workdir, s.points).splitlines()
+  assert header.split() == ["point", "params", "FLOPs/example", "steps", "warmup", "examples",
+                            "epochs", "train", "FLOPs"]
   sweep.run(s, workdir)
   with open(os.path.join(workdir, "w16,flops_budget=2.5e+07", "run.json")) as f:
     record = json.load(f)
   per_step = record["flops"]["per_example"] * 8  # batch 8
   steps = record["seen"]["steps"]
   assert steps == round(2.5e7 / per_step) >= 3
+  name, params, per_example, planned, warmup, examples, _, total = row.split()
+  assert (name, int(params.replace(",", "")), float(per_example), int(planned)) == (
+      "w16,flops_budget=2.5e+07", record["params"]["total"],
+      float(f"{record['flops']['per_example']:.4g}"), steps)
+  assert int(warmup) == round(0.25 * steps)
+  assert int(examples.replace(",", "")) == record["seen"]["examples"]
   assert abs(record["flops"]["total"] - 2.5e7) <= per_step / 2
   assert record["config"]["train"]["flops_budget"] == 2.5e7
 

@@ -17,12 +17,8 @@ BUDGETS = (3e16, 1e17, 3e17, 1e18)  # Training FLOPs per run.
 
 
 def get_config(data_dir: str = "") -> ml_collections.ConfigDict:
-  c = coco.get_config()
-  c.data.dir = data_dir
-  c.train.update(num_steps=0, flops_budget=BUDGETS[0], curve_points=20, eval_every=10**9,
-                 checkpoint_every=2000)
-  c.optim.update(warmup_fraction=0.05)
-  return c
+  return flickr8k_isoflop.isoflop(coco.get_config(), data_dir, BUDGETS[0],
+                                  checkpoint_every=2000)
 
 
 def get_sweep() -> dict:

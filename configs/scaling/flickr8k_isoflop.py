@@ -28,13 +28,19 @@ BUDGETS = (3e15, 1e16, 3e16)  # Training FLOPs per run.
 SEEDS = (0, 1)
 
 
-def get_config(data_dir: str = "") -> ml_collections.ConfigDict:
-  c = base.get_config()
+def isoflop(c: ml_collections.ConfigDict, data_dir: str, budget: float,
+            checkpoint_every: int) -> ml_collections.ConfigDict:
+  """Steps from a FLOPs budget (the sweep's budgets replace it), warmup 5% of them, 20
+  loss-only curve points; eval_every past the end: no mid-run decoding."""
   c.data.dir = data_dir
-  c.train.update(num_steps=0, flops_budget=BUDGETS[0], curve_points=20, eval_every=10**9,
-                 checkpoint_every=1000)
+  c.train.update(num_steps=0, flops_budget=budget, curve_points=20, eval_every=10**9,
+                 checkpoint_every=checkpoint_every)
   c.optim.update(warmup_fraction=0.05)
   return c
+
+
+def get_config(data_dir: str = "") -> ml_collections.ConfigDict:
+  return isoflop(base.get_config(), data_dir, BUDGETS[0], checkpoint_every=1000)
 
 
 def size(variant: str, width: int, depth: int) -> dict:
