@@ -13,7 +13,8 @@ so each point trains for the steps whose XLA-counted training FLOPs match its bu
 (`state.durations`; warmup and decay follow the steps with `optim.warmup_fraction`). Each
 trains in its own `DIR/<name>` through `train.train_and_evaluate`, so an interrupted point
 resumes from its checkpoint; a point with `results.json` and `run.json` is finished and
-skipped. A preempted point (SIGTERM) ends the sweep: the same command resumes it.
+skipped. A preempted point (SIGTERM) ends the sweep: the same command resumes it. `--print_plan`
+lists every point's size, FLOPs per example and steps without training.
 A name is the point's label, or its values (`width=64`), then the grid's values, each key
 shortened to the shortest dotted suffix that is unique in the sweep: `width=64,seed=0`.
 `DIR/sweep.json` records the base config and every point's overrides; a rerun with a

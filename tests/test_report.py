@@ -215,6 +215,7 @@ def test_command_line_error_is_one_line(tmp_path):
 def test_help_lists_the_flags():
   out = run_report("--help")  # absl prints the help and exits with status 1.
   assert "--out: Folder for runs.csv" in out.stdout and "--split: Split whose" in out.stdout
+  assert "--bootstrap: Bootstrap replicates" in out.stdout and "--level: Coverage" in out.stdout
 
 
 BUDGETS = (1e10, 1e11, 1e12, 1e13, 1e14)
