@@ -5,7 +5,10 @@ Reads every run.json under the given folders (`capflax.run_record`) and writes t
                       that differ between runs;
   {loss,cider_d}_vs_compute.png   against training FLOPs, with the compute-optimal frontier
                       and a power law fitted to it;
-  {loss,cider_d}_vs_params.png    against parameters, a power law fitted per data size.
+  {loss,cider_d}_vs_params.png    against parameters, a power law fitted per data size;
+  optimal_{envelope,isoflop,parametric}.png   Chinchilla's three approaches to the
+                      compute-optimal model size and data (`capflax.compute_optimal`), each
+                      exponent with a bootstrap interval, and whether the three agree.
 Runs that differ only in their seed are one point: their mean, with the spread as an error bar.
 """
 
@@ -23,7 +26,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import traverse_util  # noqa: E402
 
-from capflax import scaling  # noqa: E402
+from capflax import compute_optimal, scaling  # noqa: E402
 from capflax.run_files import RUN_RECORD  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -36,6 +39,9 @@ def define_flags() -> None:
                       "(default: DIR/report of the first DIR).")
   flags.DEFINE_string("split", None, "Split whose metrics are plotted, e.g. 'val' or 'test' "
                       "(default: 'val', or 'test' when a run has no val metrics).")
+  flags.DEFINE_integer("bootstrap", 200, "Bootstrap replicates behind each interval of the "
+                       "compute-optimal fits.")
+  flags.DEFINE_float("level", 0.9, "Coverage of the bootstrap intervals, in (0, 1).")
 
 
 NUMBERS = ("seed", "params.encoder", "params.decoder", "params.total", "flops.per_example",
@@ -87,6 +93,12 @@ def load_run(path: str) -> dict:
       raise ReportError(f"{path}: key '{key}' is not a mapping.")
   for key in NUMBERS:
     lookup(record, key, path, number=True)
+  curve = record.get("curve", [])  # Records written before training curves have none.
+  if not isinstance(curve, list):
+    raise ReportError(f"{path}: key 'curve' is not a list.")
+  for i, point in enumerate(curve):
+    for key in ("step", "examples", "flops", "val.loss"):
+      lookup(point, key, f"{path}: curve[{i}]", number=True)
   return record
 
 
@@ -285,7 +297,7 @@ def hidden_note(pts: list[dict], metric: str) -> str:
 
 
 def write_tables(columns: list[str], rows: list[dict], out: str, notes: list[str],
-                 plots: list[str]) -> None:
+                 plots: list[str], optimal: list[str], optimal_plots: list[str]) -> None:
   with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
@@ -295,14 +307,20 @@ def write_tables(columns: list[str], rows: list[dict], out: str, notes: list[str
   lines += ["| " + " | ".join(markdown_cell(c, row[c]) for c in columns) + " |" for row in rows]
   lines += ["", "## Power-law fits", ""] + [f"- {n}" for n in notes] + [""]
   lines += [f"![{p}]({p})" for p in plots]
+  lines += ["", "## Compute-optimal model size and data (Chinchilla's three approaches)", ""]
+  lines += [f"- {n}" for n in optimal] + [""] + [f"![{p}]({p})" for p in optimal_plots]
   with open(os.path.join(out, "runs.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 
 
-def report(dirs: list[str], out: str | None = None,
-           split: str | None = None) -> tuple[str, list[str]]:
+def report(dirs: list[str], out: str | None = None, split: str | None = None,
+           bootstrap: int = 200, level: float = 0.9) -> tuple[str, list[str], list[str]]:
   """Writes the tables and plots of the runs under `dirs` into `out` (default
-  DIR/report of the first DIR); returns `out` and one line per fit."""
+  DIR/report of the first DIR); returns `out`, one line per fit then the compute-optimal
+  section's lines, and the plots' file names."""
+  if bootstrap < 1 or not 0 < level < 1:
+    raise ReportError(f"--bootstrap must be >= 1 and --level in (0, 1), got {bootstrap} and "
+                      f"{level}.")
   runs = {path: load_run(path) for path in find_runs(dirs)}
   split = choose_split(runs, split)
   out = out or os.path.join(dirs[0], "report")
@@ -313,9 +331,10 @@ def report(dirs: list[str], out: str | None = None,
     for name, plot in (("compute", plot_vs_compute), ("params", plot_vs_params)):
       plots.append(f"{metric}_vs_{name}.png")
       notes.append(plot(pts, metric, split, os.path.join(out, plots[-1])))
+  optimal, optimal_plots = compute_optimal.section(runs, out, bootstrap, level)
   columns, rows = table(runs)
-  write_tables(columns, rows, out, notes, plots)
-  return out, notes
+  write_tables(columns, rows, out, notes, plots, optimal, optimal_plots)
+  return out, notes + optimal, plots + optimal_plots
 
 
 def main(argv):
@@ -323,11 +342,12 @@ def main(argv):
     raise app.UsageError("Name one or more folders holding runs: "
                          "python -m capflax.report DIR [DIR ...] [--out=OUT].")
   try:
-    out, notes = report(argv[1:], FLAGS.out, FLAGS.split)
+    out, notes, plots = report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.bootstrap,
+                               FLAGS.level)
   except ReportError as e:
     sys.exit(f"capflax.report: {e}")
   print("\n".join(notes))
-  print(f"Wrote runs.csv, runs.md and {2 * len(PLOTTED)} plots to {out}")
+  print(f"Wrote runs.csv, runs.md and {len(plots)} plots to {out}")
 
 
 if __name__ == "__main__":

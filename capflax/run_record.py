@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 from etils import epath
 
-from capflax import losses, run_files
+from capflax import curve, losses, run_files
 from capflax.models import captioner
 
 RUN_RECORD = run_files.RUN_RECORD
@@ -41,6 +41,20 @@ def parameter_counts(params) -> dict:
   return {"encoder": encoder, "decoder": total - encoder, "total": total}
 
 
+def _shapes(config: ml_collections.ConfigDict, vocab_size: int, batch: int):
+  """The model, a training batch's shapes, and its variables' shapes (nothing allocated)."""
+  model = captioner.build(config, vocab_size)
+  s = config.data.image_size
+  images = jax.ShapeDtypeStruct((batch, s, s, 3), jnp.uint8)
+  tokens = jax.ShapeDtypeStruct((batch, config.data.max_len + 2), jnp.int32)  # BOS .. EOS
+  return model, images, tokens, jax.eval_shape(model.init, jax.random.PRNGKey(0), images, tokens)
+
+
+def abstract_params(config: ml_collections.ConfigDict, vocab_size: int):
+  """The parameters' shapes, for `parameter_counts` before anything is trained."""
+  return _shapes(config, vocab_size, 1)[3]["params"]
+
+
 def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: int) -> float:
   """Forward + backward FLOPs of the training loss per (image, caption) pair, by XLA.
 
@@ -52,12 +66,9 @@ def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: in
   """
   config = config.copy_and_resolve_references()
   config.model.update(scan=False, remat=False)
-  model = captioner.build(config, vocab_size)
-  b, s = config.train.batch_size, config.data.image_size
-  images = jax.ShapeDtypeStruct((b, s, s, 3), jnp.uint8)
-  tokens = jax.ShapeDtypeStruct((b, config.data.max_len + 2), jnp.int32)  # BOS .. EOS, padded
+  b = config.train.batch_size
+  model, images, tokens, variables = _shapes(config, vocab_size, b)
   rng = jax.random.PRNGKey(0)
-  variables = jax.eval_shape(model.init, rng, images, tokens)
   params = variables.pop("params")  # The rest: BatchNorm statistics, if any.
 
   def loss(params, others, images, tokens):
@@ -114,7 +125,8 @@ def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
   """Writes `workdir/run.json` atomically (call on process 0) and returns the record.
 
   `results` is what `train_and_evaluate` returns: its "eval" maps each split to the
-  caption metrics and the teacher-forced "loss".
+  caption metrics and the teacher-forced "loss". The training curve (`capflax.curve`) is
+  read from the workdir.
   """
   record = {
       "config": config.to_dict(),
@@ -126,6 +138,7 @@ def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
       "seen": {"steps": steps, "examples": examples_seen, "tokens": tokens_seen},
       "wall_time_s": wall_time_s,
       "metrics": results["eval"],
+      "curve": curve.load(workdir),
   }
   run_files.write_json(epath.Path(workdir) / RUN_RECORD, record)
   return record

@@ -56,21 +56,41 @@ def init_state(config, model, tx, rng) -> TrainState:
 class Durations:
   total_steps: int
   warmup_steps: int
+  curve_every: int = 0  # Steps between loss-only training-curve points; 0: none.
 
 
-def durations(config: ml_collections.ConfigDict, epoch_size: int) -> Durations:
-  """Steps from `train.num_steps` or, when set, `train.num_epochs` (likewise warmup).
+def durations(config: ml_collections.ConfigDict, epoch_size: int,
+              flops_per_example: float | None = None) -> Durations:
+  """Steps from `train.num_steps`, or `train.num_epochs`, or `train.flops_budget` (the first
+  set of the last two wins); warmup from `optim.warmup_steps`, `warmup_epochs` or
+  `warmup_fraction` of the steps; the training-curve spacing from `train.curve_points`.
 
   epoch_size: elements per epoch ((image, caption) pairs or images, by
-  `data.captions_per_image`).
+  `data.captions_per_image`). flops_per_example: training FLOPs per element
+  (`run_record.training_flops_per_example`), needed with a FLOPs budget: the run then
+  takes the whole number of steps whose FLOPs come closest to the budget.
   """
   t, o = config.train, config.optim
   to_steps = lambda epochs: math.ceil(epochs * epoch_size / t.batch_size)
-  total = to_steps(t.num_epochs) if t.num_epochs else t.num_steps
-  warmup = to_steps(o.warmup_epochs) if o.warmup_epochs else o.warmup_steps
+  if t.flops_budget:
+    if not flops_per_example:
+      raise ConfigError("config.train.flops_budget needs the training FLOPs per example.")
+    total = max(1, round(t.flops_budget / (flops_per_example * t.batch_size)))
+  else:
+    total = to_steps(t.num_epochs) if t.num_epochs else t.num_steps
+  if o.warmup_fraction:
+    warmup = round(o.warmup_fraction * total)
+  else:
+    warmup = to_steps(o.warmup_epochs) if o.warmup_epochs else o.warmup_steps
   if total < 1:
-    raise ConfigError(f"config.train: {total} training steps; set num_steps or num_epochs > 0.")
-  return Durations(total, min(warmup, total))
+    raise ConfigError(f"config.train: {total} training steps; set num_steps, num_epochs or "
+                      f"flops_budget > 0.")
+  if not 0 <= o.warmup_fraction < 1:
+    raise ConfigError(f"config.optim.warmup_fraction must be in [0, 1), got {o.warmup_fraction}.")
+  if t.curve_points < 0:
+    raise ConfigError(f"config.train.curve_points must be >= 0, got {t.curve_points}.")
+  curve_every = max(1, total // t.curve_points) if t.curve_points else 0
+  return Durations(total, min(warmup, total), curve_every)
 
 
 @dataclasses.dataclass(frozen=True)

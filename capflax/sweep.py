@@ -3,13 +3,18 @@
 A sweep file is a config file with two functions:
 
   get_config(arg)  the base training config (so `capflax.main` can train it alone), and
-  get_sweep()      {"grid": {key: [values]}, "points": [{key: value}] or {label: {key: value}}},
+  get_sweep()      {"grid": {key: [values]}, "points": [{key: value}] or {label: {key: value}},
+                    "budgets": [training FLOPs]},
 
 keys being dotted config fields ("model.decoder.width", "seed"). The sweep's points are the
-explicit points (one empty point if there are none) times the product of the grid. Each
+explicit points (one empty point if there are none) times the product of the grid.
+"budgets" makes an IsoFLOP sweep: it is the grid's first axis, over `train.flops_budget`,
+so each point trains for the steps whose XLA-counted training FLOPs match its budget
+(`state.durations`; warmup and decay follow the steps with `optim.warmup_fraction`). Each
 trains in its own `DIR/<name>` through `train.train_and_evaluate`, so an interrupted point
 resumes from its checkpoint; a point with `results.json` and `run.json` is finished and
-skipped. A preempted point (SIGTERM) ends the sweep: the same command resumes it.
+skipped. A preempted point (SIGTERM) ends the sweep: the same command resumes it. `--print_plan`
+lists every point's size, FLOPs per example and steps without training.
 A name is the point's label, or its values (`width=64`), then the grid's values, each key
 shortened to the shortest dotted suffix that is unique in the sweep: `width=64,seed=0`.
 `DIR/sweep.json` records the base config and every point's overrides; a rerun with a
@@ -32,9 +37,11 @@ from absl import app, flags, logging
 from etils import epath
 from flax.traverse_util import flatten_dict
 
-from capflax import cli, run_files, train
+from capflax import cli, run_files, run_record, state, train
+from capflax.data import dataset
 
 SWEEP_FILE = "sweep.json"
+BUDGET = "train.flops_budget"  # The field an IsoFLOP sweep's budgets set.
 # train_and_evaluate writes these once a run is done; a point missing either is (re)run,
 # which for a trained point only evaluates it again.
 FINISHED = (run_files.RESULTS, run_files.RUN_RECORD)
@@ -51,6 +58,9 @@ def _define_flags() -> None:
   flags.DEFINE_string("point", None, "Run only the point of this name (see --print_commands).")
   flags.DEFINE_bool("print_commands", False, "Print one shell command per point (for a "
                     "cluster or TPU pod scheduler) instead of training.")
+  flags.DEFINE_bool("print_plan", False, "Print each point's parameters, training FLOPs per "
+                    "example, steps and examples instead of training (prepares each point's "
+                    "data and vocabulary in its workdir, as training would).")
   cli.define_distributed_flags()
   flags.adopt_module_key_flags(cli)  # --help lists them too.
   flags.mark_flags_as_required(["config", "workdir"])
@@ -91,15 +101,27 @@ def load(spec: str) -> Sweep:
                        f"{fn} is missing.")
   base = module.get_config(arg) if arg else module.get_config()
   sweep = module.get_sweep()
-  unknown = set(sweep) - {"grid", "points"}
+  unknown = set(sweep) - {"grid", "points", "budgets"}
   if unknown:
     raise SweepError(f"{path}: get_sweep() returned unknown entries {sorted(unknown)}; "
-                     f"expected 'grid' and/or 'points'.")
-  points = _points(sweep.get("grid", {}), sweep.get("points", [{}]), path)
+                     f"expected 'grid', 'points' and/or 'budgets'.")
+  grid = dict(sweep.get("grid", {}))
+  if "budgets" in sweep:
+    grid = {BUDGET: _budgets(sweep["budgets"], path)} | grid
+  points = _points(grid, sweep.get("points", [{}]), path)
   result = Sweep(spec, base, points)
   for p in points:
     result.config(p)  # Every key and value is checked before anything trains.
   return result
+
+
+def _budgets(budgets, path: str) -> list[float]:
+  if (not isinstance(budgets, (list, tuple)) or not budgets
+      or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0
+                 for b in budgets)):
+    raise SweepError(f"{path}: budgets must be a non-empty list of positive training FLOPs, "
+                     f"got {budgets!r}.")
+  return [float(b) for b in budgets]
 
 
 def _points(grid: dict, explicit, path: str) -> list[Point]:
@@ -150,8 +172,9 @@ def _short_names(keys: list[str]) -> dict[str, str]:
 
 
 def _value_name(value) -> str:
-  """A value as it reads in a folder name: 'B/16' -> 'B-16'."""
-  return re.sub(r"[^\w.+-]+", "-", str(value)).strip("-") or "-"
+  """A value as it reads in a folder name: 'B/16' -> 'B-16', 3e12 -> '3e+12'."""
+  text = format(value, ".6g") if isinstance(value, float) else str(value)
+  return re.sub(r"[^\w.+-]+", "-", text).strip("-") or "-"
 
 
 def _override(base: ml_collections.ConfigDict, overrides: dict, path: str,
@@ -186,6 +209,27 @@ def commands(sweep: Sweep, workdir: str, points: list[Point]) -> list[str]:
   """One command per point: the same sweep with `--point`, for a cluster or pod scheduler."""
   return [shlex.join(["python", "-m", "capflax.sweep", f"--config={sweep.spec}",
                       f"--workdir={workdir}", f"--point={p.name}"]) for p in points]
+
+
+def plan(sweep: Sweep, workdir: str, points: list[Point]) -> str:
+  """A table of what each point will train: size, cost and length (IsoFLOP steps included)."""
+  rows = [("point", "params", "FLOPs/example", "steps", "warmup", "examples", "epochs",
+           "train FLOPs")]
+  for p in points:
+    config, point_dir = sweep.config(p), os.fspath(epath.Path(workdir) / p.name)
+    splits = dataset.load_splits(config, point_dir)
+    vocab = dataset.vocabulary(config, point_dir, splits["train"])
+    per_example = run_record.training_flops_per_example(config, len(vocab))
+    elements = train.epoch_size(config, splits["train"])
+    length = state.durations(config, elements, per_example)
+    params = run_record.parameter_counts(run_record.abstract_params(config, len(vocab)))
+    examples = length.total_steps * config.train.batch_size
+    rows.append((p.name, f"{params['total']:,}", f"{per_example:.4g}", str(length.total_steps),
+                 str(length.warmup_steps), f"{examples:,}", f"{examples / elements:.2f}",
+                 f"{per_example * examples:.4g}"))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                              for i, (cell, w) in enumerate(zip(r, widths))) for r in rows)
 
 
 def record(sweep: Sweep, workdir: str) -> None:
@@ -264,6 +308,9 @@ def main(argv):
     points = select(sweep, FLAGS.point)
     if FLAGS.print_commands:
       print("\n".join(commands(sweep, FLAGS.workdir, points)))
+      return
+    if FLAGS.print_plan:
+      print(plan(sweep, FLAGS.workdir, points))
       return
     cli.start(FLAGS)
     results = run(sweep, FLAGS.workdir, points)

@@ -19,8 +19,8 @@ from etils import epath
 from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
-from capflax import (checkpoint, evaluation, gallery, hardware, preemption, run_files, run_record,
-                     sharding)
+from capflax import (checkpoint, curve, evaluation, gallery, hardware, preemption, run_files,
+                     run_record, sharding)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError
 from capflax.models import pretrained
@@ -59,7 +59,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = sharding.make_mesh(config)
   _check_batch_sizes(config, mesh)
   elements = epoch_size(config, splits["train"])
-  length = durations(config, elements)
+  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
+  length = durations(config, elements, flops_per_example)
+  if config.train.flops_budget:
+    logging.info("train.flops_budget %.4g: %d steps of %.4g FLOPs each (%.4g FLOPs).",
+                 config.train.flops_budget, length.total_steps,
+                 flops_per_example * config.train.batch_size,
+                 flops_per_example * config.train.batch_size * length.total_steps)
   spec = make_spec(config, len(vocab), mesh, length)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, config.train.keep_every)
   restored = checkpoint.restore_latest(mngr, workdir, spec.abstract)
@@ -95,7 +101,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment))
   batch = sharding.global_batch(next(stream), mesh)
-  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
   peak = hardware.peak_flops(t.peak_flops_per_device)
   logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
                flops_per_example,
@@ -124,7 +129,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         last = step == length.total_steps
         preempted = notice.reached(step) and not last
         save = preempted or last or step % t.checkpoint_every == 0
-        if save or step % t.log_every == 0:
+        validate = step % t.eval_every == 0 and not last
+        curve_point = validate or (length.curve_every and step % length.curve_every == 0
+                                   and not last)
+        if save or curve_point or step % t.log_every == 0:
           means = _check_and_average(pending, workdir)  # Nothing non-finite is ever saved.
           meta = _advance(meta, step, means["steps"] * t.batch_size, means["tokens"])
           meta["elapsed_s"] = elapsed_before + time.time() - start_time
@@ -141,9 +149,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           break
         if not last:
           batch = sharding.global_batch(next(stream), mesh)
-        if step % t.eval_every == 0 and not last:
-          _validate(config, state.eval_variables, spec.model, generate, splits["val"], vocab,
-                    mesh, writer, step)
+        if curve_point:
+          val = _validate(config, state.eval_variables, spec.model, generate, splits["val"],
+                          vocab, mesh, writer, step, loss_only=not validate)
+          if lead:
+            curve.append(workdir, curve.point(step, meta["seen"]["examples"],
+                                              meta["seen"]["tokens"], flops_per_example, val))
           timer.lap()  # Validation is not training time.
   finally:
     mngr.wait_until_finished()
@@ -157,6 +168,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                               train_loss, spec.model)
   results["wall_time_s"] = elapsed_before + time.time() - start_time
   if lead:  # The run record first: results.json marks a finished run.
+    if "val" in results["eval"]:  # The curve ends at the final evaluation.
+      curve.append(workdir, curve.point(int(state.step), meta["seen"]["examples"],
+                                        meta["seen"]["tokens"], flops_per_example,
+                                        results["eval"]["val"]))
     run_record.write(workdir, config, params=state.params, flops_per_example=flops_per_example,
                      steps=int(state.step), examples_seen=meta["seen"]["examples"],
                      tokens_seen=meta["seen"]["tokens"], wall_time_s=results["wall_time_s"],
@@ -218,16 +233,22 @@ def _advance(meta: dict, step: int, examples: int, tokens: int) -> dict:
                           "tokens": seen["tokens"] + tokens}}
 
 
-def _validate(config, variables, model, generate, records, vocab, mesh, writer, step):
-  """Periodic validation: teacher-forced loss and `config.decode` metrics on a val subset."""
+def _validate(config, variables, model, generate, records, vocab, mesh, writer, step,
+              loss_only=False) -> dict:
+  """Periodic validation: teacher-forced loss and (unless `loss_only`) `config.decode`
+  metrics on a val subset; returns them."""
   loss = evaluation.mean_loss(variables, model, records, vocab, config, mesh,
                               config.eval.loss_batches)
+  if loss_only:
+    writer.write_scalars(step, {"val/loss": loss})
+    return {"loss": loss}
   subset = records[:config.eval.max_val_images]
   captions = evaluation.caption_records(generate, variables, subset, vocab, config, mesh)
   scores = evaluation.score(captions, subset)
   writer.write_scalars(step, {"val/loss": loss} | {f"val/{k}": v for k, v in scores.items()
                                                    if k != "num_images"})
   evaluation.write_samples(writer, step, "val", captions, subset, config.eval.num_samples)
+  return {"loss": loss} | scores
 
 
 def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss,

@@ -52,6 +52,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, schedule="cosine",  # After warmup: 'cosine' | 'linear' | 'rsqrt' | 'constant'
       warmup_steps=100, warmup_epochs=0.0,  # warmup_epochs > 0 replaces warmup_steps
+      warmup_fraction=0.0,  # > 0 replaces both: this fraction of the training steps.
       end_lr_fraction=0.01,  # cosine, linear: final lr / lr
       b1=0.9, b2=0.98, weight_decay=0.01, grad_clip_norm=1.0, encoder_lr_mult=1.0,
       # Decayed parameters: regex searched in the path ('decoder/embed/embedding'); the default
@@ -62,9 +63,12 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(
       batch_size=64,  # Global, over all devices and hosts.
       num_steps=1000, num_epochs=0.0,  # num_epochs > 0 replaces num_steps
+      # > 0 replaces both: the steps whose training FLOPs (XLA-counted) match it (IsoFLOP runs).
+      flops_budget=0.0,
       grad_accum_steps=1,  # Micro-batches per step: the same gradient with less memory.
       label_smoothing=0.0,
       log_every=50, eval_every=500,
+      curve_points=0,  # Val-loss-only points of the training curve (curve.json), evenly spaced.
       checkpoint_every=500, keep_checkpoints=2,  # Keep the newest keep_checkpoints ...
       keep_every=0,  # ... plus every step divisible by keep_every (> 0).
       profile_steps=0, profile_first_step=10,  # A profiler trace of this many steps, in workdir.
@@ -93,7 +97,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.model.encoder.update(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8)
     c.model.decoder.update(width=16, depth=1, mlp_dim=32, num_heads=2)
     c.train.update(batch_size=8, num_steps=6, log_every=2, eval_every=4, checkpoint_every=2,
-                   keep_checkpoints=10)
+                   keep_checkpoints=10, curve_points=3)
     c.optim.warmup_steps = 2
     c.eval.update(batch_size=16, max_val_images=16, loss_batches=1, num_samples=1)
   elif variant:

@@ -146,7 +146,25 @@ def test_durations_in_epochs():
   length = state_lib.durations(config, epoch_size=355)
   assert (length.total_steps, length.warmup_steps) == (111, 23)  # ceil(887.5 / 8), ceil(177.5 / 8)
   config.train.num_epochs, config.optim.warmup_epochs = 0.0, 0.0
-  assert state_lib.durations(config, 355) == state_lib.Durations(6, 2)  # num_steps, warmup_steps
+  # num_steps, warmup_steps; the tiny config's 3 curve points: every 2 steps.
+  assert state_lib.durations(config, 355) == state_lib.Durations(6, 2, 2)
+
+
+def test_durations_from_a_flops_budget():
+  """The whole number of steps whose FLOPs come closest to the budget; warmup and the curve
+  spacing follow the steps."""
+  config = _config()  # batch 8
+  config.train.flops_budget, config.optim.warmup_fraction = 1e9, 0.1
+  config.train.curve_points = 4
+  length = state_lib.durations(config, 355, flops_per_example=3e6)
+  assert length == state_lib.Durations(42, 4, 10)  # 1e9 / 2.4e7 = 41.7; 4.2; 42 // 4
+  config.train.flops_budget = 1e6  # Less than one step's FLOPs: one step.
+  assert state_lib.durations(config, 355, 3e6).total_steps == 1
+  with pytest.raises(ValueError, match="flops_budget needs the training FLOPs per example"):
+    state_lib.durations(config, 355)
+  config.optim.warmup_fraction = 1.0
+  with pytest.raises(ValueError, match=r"warmup_fraction must be in \[0, 1\), got 1.0"):
+    state_lib.durations(config, 355, 3e6)
 
 
 def test_weight_decay_pattern_can_take_embeddings_too():

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from capflax import report
+from tests import synthetic_scaling as synthetic
 from tests.conftest import REPO
 
 TOKENS_PER_EXAMPLE = 10
@@ -54,7 +56,7 @@ COLUMNS = ["run", "encoder_params", "decoder_params", "total_params", "train_flo
 
 
 def test_csv_has_one_row_per_run_and_the_differing_config(three_runs, tmp_path):
-  out, _ = report.report([three_runs], str(tmp_path / "out"))
+  out, _, _ = report.report([three_runs], str(tmp_path / "out"))
   with open(os.path.join(out, "runs.csv")) as f:
     reader = csv.DictReader(f)
     assert reader.fieldnames == COLUMNS  # batch_size is the same everywhere: no column.
@@ -81,7 +83,7 @@ def test_csv_has_one_row_per_run_and_the_differing_config(three_runs, tmp_path):
 
 
 def test_markdown_table(three_runs, tmp_path):
-  out, _ = report.report([three_runs], str(tmp_path / "out"))
+  out, _, _ = report.report([three_runs], str(tmp_path / "out"))
   with open(os.path.join(out, "runs.md")) as f:
     lines = f.read().splitlines()
   assert lines[2] == "| " + " | ".join(COLUMNS) + " |"
@@ -103,7 +105,7 @@ def test_seeds_of_one_config_are_one_point(three_runs):
 
 
 def test_plots_are_png_images(three_runs):
-  out, _ = report.report([three_runs])
+  out, _, _ = report.report([three_runs])
   assert out == os.path.join(three_runs, "report")
   for metric in ("loss", "cider_d"):
     for against in ("compute", "params"):
@@ -119,7 +121,7 @@ def test_compute_fit_recovers_the_exponent_of_the_frontier(tmp_path):
   for steps in (10, 20, 40, 80):
     flops = 6.0 * 16000 * TOKENS_PER_EXAMPLE * 8 * steps
     fake_run(root, f"s{steps}", 16, steps, 0, loss=7.0 * flops**-0.1, cider=1e-3 * flops**0.2)
-  _, notes = report.report([root])
+  _, notes, _ = report.report([root])
   assert notes[0].startswith("val loss vs training compute: exponent -0.1000 (y = 7 · C^-0.100,"
                              " fit to 4 frontier points)")
   assert notes[2].startswith("val cider_d vs training compute: exponent 0.2000 (y = 0.001 · "
@@ -134,7 +136,7 @@ def test_params_fit_per_data_size(tmp_path):
       n, d = 1000 * width, 8 * steps
       fake_run(root, f"w{width}_s{steps}", width, steps, 0, loss=50.0 * n**-0.05 * d**-0.1,
                cider=1e-3 * n**0.2 * d**0.1)
-  _, notes = report.report([root])
+  _, notes, _ = report.report([root])
   a80, a320 = 50.0 * 80**-0.1, 50.0 * 320**-0.1
   assert notes[1] == (f"val loss vs parameters: exponent -0.0500 at 80 examples (y = {a80:.3g}"
                       f" · N^-0.050); exponent -0.0500 at 320 examples (y = {a320:.3g} · "
@@ -146,8 +148,8 @@ def test_split_defaults_to_val_then_test(tmp_path):
   root = str(tmp_path / "sweep")
   fake_run(root, "a", 16, 10, 0, loss=3.0, cider=0.2)
   fake_run(root, "b", 32, 10, 0, loss=2.0, cider=0.4, splits=("test",))
-  _, notes = report.report([root])
-  assert all(n.startswith("test ") for n in notes)
+  _, notes, _ = report.report([root])
+  assert all(n.startswith("test ") for n in notes[:4])
   with open(os.path.join(root, "report", "runs.csv")) as f:
     row_a = next(csv.DictReader(f))
   assert row_a["val_loss"] == "3.0" and row_a["test_loss"] == "3.5"
@@ -213,3 +215,101 @@ def test_command_line_error_is_one_line(tmp_path):
 def test_help_lists_the_flags():
   out = run_report("--help")  # absl prints the help and exits with status 1.
   assert "--out: Folder for runs.csv" in out.stdout and "--split: Split whose" in out.stdout
+  assert "--bootstrap: Bootstrap replicates" in out.stdout and "--level: Coverage" in out.stdout
+
+
+BUDGETS = (1e10, 1e11, 1e12, 1e13, 1e14)
+
+
+def synthetic_sweep(root, seed=0) -> list:
+  """run.json records of an IsoFLOP sweep drawn from a known L(N, D) (tests/synthetic_scaling:
+  5 budgets x 7 sizes x 3 seeds, 1% noise), training curves included."""
+  runs = synthetic.sweep(np.random.default_rng(seed), budgets=BUDGETS, sizes=7)
+  for i, r in enumerate(runs):
+    record = {
+        "config": {"seed": r.seed, "model": {"params": r.params},
+                   "train": {"flops_budget": r.budget, "batch_size": 8}},
+        "seed": r.seed,
+        "params": {"encoder": 0.6 * r.params, "decoder": 0.4 * r.params, "total": r.params},
+        "flops": {"per_example": r.flops_per_example, "total": r.compute},
+        "seen": {"steps": r.examples / 8, "examples": r.examples, "tokens": 10 * r.examples},
+        "wall_time_s": 1.0,
+        "metrics": {"val": {"loss": r.loss, "cider_d": 1 / r.loss, "bleu4": 0.1}},
+        "curve": [{"step": x / 8, "examples": x, "tokens": 10 * x,
+                   "flops": x * r.flops_per_example, "val": {"loss": y}}
+                  for x, y in zip(r.curve_examples, r.curve_loss)]}
+    os.makedirs(os.path.join(root, f"run{i}"))
+    with open(os.path.join(root, f"run{i}", "run.json"), "w") as f:
+      json.dump(record, f)
+  return runs
+
+
+def test_compute_optimal_section_on_a_known_law(tmp_path):
+  root = str(tmp_path / "sweep")
+  runs = synthetic_sweep(root)
+  out, notes, plots = report.report([root], bootstrap=30)
+  optimal = notes[4:]
+  assert optimal[0] == ("90% bootstrap intervals over 30 replicates; val teacher-forced loss; "
+                        "C = training FLOPs, D = examples seen")
+  truth = synthetic.N_OPT_EXPONENT
+  for approach, line in zip((1, 2, 3), optimal[1:4]):
+    found = re.match(rf"Approach {approach} \(.*?\): N_opt ~ C\^(\S+) \[(\S+), (\S+)\], "
+                     rf"D_opt ~ C\^(\S+) \[(\S+), (\S+)\]", line)
+    assert found, line
+    n_opt, low, high, d_opt = (float(found.group(k).rstrip(",]")) for k in (1, 2, 3, 4))
+    # Tolerances as tests/test_scaling_fits.py states them.
+    assert n_opt == pytest.approx(truth, abs=0.03 if approach == 1 else 0.02)
+    assert low <= n_opt <= high
+    assert d_opt == pytest.approx(1 - n_opt, abs=1e-3)  # gamma = 1: the exponents sum to 1.
+  assert "; N_opt per budget: 1e+10 FLOPs -> " in optimal[2]
+  alpha = float(re.search(r"alpha (\S+) \[", optimal[3]).group(1))
+  beta = float(re.search(r"beta (\S+) \[", optimal[3]).group(1))
+  assert alpha == pytest.approx(synthetic.TRUE["alpha"], abs=0.03)
+  assert beta == pytest.approx(synthetic.TRUE["beta"], abs=0.03)
+  stds = [np.std([r.loss for r in runs[i:i + 3]], ddof=1) for i in range(0, len(runs), 3)]
+  assert optimal[4] == (f"Seeds: 35 configuration(s) with 3-3 seeds; val loss std over seeds "
+                        f"median {np.median(stds):.4f}, max {max(stds):.4f} (error bars; the "
+                        f"intervals resample seeds).")
+  assert optimal[5].startswith("N_opt exponent: the approaches agree (1: ")
+  assert optimal[6].startswith("D_opt exponent: the approaches agree (1: ")
+  assert plots[4:] == ["optimal_envelope.png", "optimal_isoflop.png", "optimal_parametric.png"]
+  for plot in plots[4:]:
+    with Image.open(os.path.join(out, plot)) as image:
+      assert image.format == "PNG" and image.size[0] > 1200
+  with open(os.path.join(out, "runs.md")) as f:
+    text = f.read()
+  section = text.split("## Compute-optimal model size and data (Chinchilla's three approaches)"
+                       "\n\n")[1]
+  assert section.splitlines()[:len(optimal)] == [f"- {n}" for n in optimal]
+  assert section.rstrip().splitlines()[-3:] == [f"![{p}]({p})" for p in plots[4:]]
+
+
+def test_runs_without_budgets_or_curves_say_which_approaches_could_not_fit(three_runs):
+  _, notes, plots = report.report([three_runs], bootstrap=5)
+  assert notes[4:] == [
+      "90% bootstrap intervals over 5 replicates; val teacher-forced loss; C = training FLOPs, "
+      "D = examples seen",
+      "Seeds: 1 configuration(s) with 2-2 seeds; val loss std over seeds median 0.1414, max "
+      "0.1414 (error bars; the intervals resample seeds).",
+      "Too few approaches could be fitted to compare (0 of 3).",
+      "Approach 1 (training-curve envelope) not fitted: the training curves of different sizes "
+      "do not overlap in compute.",
+      "Approach 2 (IsoFLOP profiles) not fitted: IsoFLOP profiles need runs at two or more "
+      "budgets, got 0.",
+      "Approach 3 (parametric L(N, D)) not fitted: the parametric fit has 5 parameters and 2 "
+      "configurations."]
+  assert len(plots) == 4
+
+
+def test_a_bad_curve_point_is_named(tmp_path):
+  root = str(tmp_path / "sweep")
+  path = fake_run(root, "a", 16, 10, 0, loss=3.0, cider=0.2)
+  with open(path) as f:
+    record = json.load(f)
+  record["curve"] = [{"step": 5, "examples": 40, "flops": 1e9, "val": {"loss": 2.0}},
+                     {"step": 10, "examples": 80, "flops": 2e9, "val": {}}]
+  with open(path, "w") as f:
+    json.dump(record, f)
+  with pytest.raises(report.ReportError) as e:
+    report.report([root])
+  assert str(e.value) == f"{path}: curve[1]: missing key 'val.loss'."

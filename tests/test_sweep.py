@@ -177,3 +177,84 @@ def test_a_workdir_of_another_sweep_is_refused(swept, tmp_path):
   with pytest.raises(sweep.SweepError, match=r"another base config \(differing: "
                      r"train.num_steps\); use a new --workdir"):
     sweep.run(sweep.load(changed), workdir)
+
+
+ISOFLOP_SWEEP = '''
+from configs import demo
+
+
+def get_config():
+  c = demo.get_config("tiny")
+  c.train.update(num_steps=0, flops_budget=1.0)
+  c.optim.warmup_fraction = 0.25
+  return c
+
+
+def get_sweep():
+  return {"budgets": [2.5e7], "points": {"w16": {"model.decoder.width": 16}}}
+'''
+
+
+def test_an_isoflop_point_trains_for_the_steps_that_match_its_budget(tmp_path):
+  spec = _write(tmp_path / "isoflop.py", ISOFLOP_SWEEP)
+  s = sweep.load(spec)
+  assert [(p.name, p.overrides) for p in s.points] == [
+      ("w16,flops_budget=2.5e+07", {"model.decoder.width": 16, "train.flops_budget": 2.5e7})]
+  workdir = str(tmp_path / "out")
+  header, row = sweep.plan(s, workdir, s.points).splitlines()
+  assert header.split() == ["point", "params", "FLOPs/example", "steps", "warmup", "examples",
+                            "epochs", "train", "FLOPs"]
+  sweep.run(s, workdir)
+  with open(os.path.join(workdir, "w16,flops_budget=2.5e+07", "run.json")) as f:
+    record = json.load(f)
+  per_step = record["flops"]["per_example"] * 8  # batch 8
+  steps = record["seen"]["steps"]
+  assert steps == round(2.5e7 / per_step) >= 3
+  name, params, per_example, planned, warmup, examples, _, total = row.split()
+  assert (name, int(params.replace(",", "")), float(per_example), int(planned)) == (
+      "w16,flops_budget=2.5e+07", record["params"]["total"],
+      float(f"{record['flops']['per_example']:.4g}"), steps)
+  assert int(warmup) == round(0.25 * steps)
+  assert int(examples.replace(",", "")) == record["seen"]["examples"]
+  assert abs(record["flops"]["total"] - 2.5e7) <= per_step / 2
+  assert record["config"]["train"]["flops_budget"] == 2.5e7
+
+
+@pytest.mark.parametrize("budgets", [[], [1e12, -1.0], "1e12", [True]])
+def test_bad_budgets_are_one_line(tmp_path, budgets):
+  spec = _write(tmp_path / "bad.py", ISOFLOP_SWEEP.replace("[2.5e7]", repr(budgets)))
+  with pytest.raises(sweep.SweepError) as error:
+    sweep.load(spec)
+  assert str(error.value) == (f"{spec}: budgets must be a non-empty list of positive training "
+                              f"FLOPs, got {budgets!r}.")
+
+
+@pytest.mark.parametrize("name,budgets", [
+    ("flickr8k_isoflop", ("3e+15", "1e+16", "3e+16")),
+    ("coco_isoflop", ("3e+16", "1e+17", "3e+17", "1e+18"))])
+def test_pod_isoflop_sweeps_print_one_command_per_budget_size_and_seed(name, budgets):
+  spec = f"configs/scaling/{name}.py:/data/{name}"
+  out = subprocess.run(
+      [sys.executable, "-m", "capflax.sweep", f"--config={spec}", "--workdir=gs://b/sweep",
+       "--print_commands"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  sizes = ["Ti16-d256x3", "S16-d384x4", "S16-d512x6", "B16-d512x6", "B16-d768x8"]
+  assert out.stdout.splitlines() == [
+      f"python -m capflax.sweep --config={spec} --workdir=gs://b/sweep "
+      f"--point={size},flops_budget={budget},seed={seed}"
+      for size in sizes for budget in budgets for seed in (0, 1)]
+  s = sweep.load(spec)
+  config = s.config(s.points[-1])
+  assert config.train.flops_budget == float(budgets[-1]) and config.data.dir == f"/data/{name}"
+  assert (config.model.encoder.variant, config.model.decoder.width,
+          config.model.decoder.num_heads) == ("B/16", 768, 12)
+  assert config.optim.warmup_fraction == 0.05 and config.train.curve_points == 20
+
+
+def test_cpu_isoflop_sweep_has_three_budgets_by_four_sizes():
+  s = sweep.load("configs/scaling/cpu_isoflop.py")
+  budgets = {p.overrides["train.flops_budget"] for p in s.points}
+  widths = {p.overrides["model.decoder.width"] for p in s.points}
+  assert len(budgets) >= 3 and len(widths) >= 4
+  assert len(s.points) == len(budgets) * len(widths) * len({p.overrides["seed"] for p in s.points})
+  assert all(s.config(p).data.dir == "" for p in s.points)  # The built-in data.

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from capflax import losses, train
+from capflax import curve, losses, train
 from configs import demo
 from tests.conftest import REPO
 
@@ -45,6 +45,26 @@ def test_results_json(finished):
   assert on_disk["eval"] == results["eval"]
 
 
+def test_run_json_holds_the_training_curve(finished):
+  """configs/demo.py:tiny: 6 steps of 8, curve_points=3 (a loss-only point every 2 steps),
+  a validation at step 4, the final evaluation at 6."""
+  workdir, results = finished
+  with open(os.path.join(workdir, "run.json")) as f:
+    record = json.load(f)
+  points = record["curve"]
+  assert [p["step"] for p in points] == [2, 4, 6]
+  for p in points:
+    assert p["examples"] == 8 * p["step"]
+    assert p["flops"] == pytest.approx(record["flops"]["per_example"] * p["examples"])
+  tokens = [p["tokens"] for p in points]
+  assert 0 < tokens[0] < tokens[1] < tokens[2] == record["seen"]["tokens"]
+  assert set(points[0]["val"]) == {"loss"}
+  assert METRICS | {"loss"} <= set(points[1]["val"])
+  assert points[2]["val"] == results["eval"]["val"]
+  with open(os.path.join(workdir, "curve.json")) as f:
+    assert json.load(f) == points
+
+
 def test_workdir_holds_vocab_checkpoints_and_tensorboard_events(finished):
   workdir, _ = finished
   files = os.listdir(workdir)
@@ -62,6 +82,7 @@ def test_resume_from_a_mid_run_checkpoint_matches_the_uninterrupted_run(finished
   assert again["step"] == 6
   assert again["train_loss"] == results["train_loss"]
   assert again["eval"] == results["eval"]
+  assert curve.load(resumed) == curve.load(workdir)  # Step 6's point measured again.
 
 
 def test_rerun_of_a_finished_run_only_evaluates(finished):

@@ -28,14 +28,14 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _size(width: int) -> dict:
+def size(width: int) -> dict:
   """Encoder and decoder at one width: the overrides of one model size."""
   fields = {"width": width, "mlp_dim": 4 * width, "num_heads": max(1, width // 32)}
   return {f"model.{part}.{k}": v for part in ("encoder", "decoder") for k, v in fields.items()}
 
 
 def get_sweep() -> dict:
-  points = {f"width={w}": _size(w) for w in WIDTHS}
-  points |= {f"width=64,train_fraction={f}": _size(64) | {"data.train_fraction": f}
+  points = {f"width={w}": size(w) for w in WIDTHS}
+  points |= {f"width=64,train_fraction={f}": size(64) | {"data.train_fraction": f}
              for f in FRACTIONS}
   return {"points": points}
