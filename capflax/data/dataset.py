@@ -34,8 +34,10 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   if d.synthetic_images:
     out = os.path.join(workdir, "synthetic_data")
     if not os.path.exists(os.path.join(out, sources.KAGGLE_CAPTIONS)):
-      logging.info("Generating %d synthetic images into %s.", d.synthetic_images, out)
-      synthetic.generate(out, d.synthetic_images, d.synthetic_image_size, d.synthetic_seed)
+      logging.info("Generating %d synthetic images (%r set) into %s.", d.synthetic_images,
+                   d.synthetic_set, out)
+      synthetic.generate(out, d.synthetic_images, d.synthetic_image_size, d.synthetic_seed,
+                         scene_set=d.synthetic_set)
     return out
   raise sources.DataError(f"config.data.dir is not set. {FLICKR8K_HINT}")
 
