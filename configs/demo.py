@@ -44,7 +44,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # (empty for 'vit': the sizes below). init_from: a public .npz (see README "Encoders").
   c.model.encoder = ml_collections.ConfigDict(dict(
       name="vit", variant="", width=128, depth=3, mlp_dim=512, num_heads=4, patch_size=8,
-      class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False))
+      class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False,
+      stem="patch",  # 'patch': one patch_size convolution; 'conv': 3x3 stride-2 convolutions.
+      posemb="learned"))  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,
       dropout=0.1))

@@ -9,7 +9,7 @@ import ml_collections
 from absl import logging
 from etils import epath
 
-from capflax.data import images, sources, splits, synthetic, tfds_source
+from capflax.data import images, scene_file, sources, splits, synthetic, tfds_source
 from capflax.data.tokenizer import Vocabulary
 
 FLICKR8K_HINT = (
@@ -40,6 +40,15 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
                          scene_set=d.synthetic_set)
     return out
   raise sources.DataError(f"config.data.dir is not set. {FLICKR8K_HINT}")
+
+
+def scene_truth(config: ml_collections.ConfigDict, workdir: str) -> scene_file.Truth | None:
+  """The data folder's scene truth (`scenes.json`), or None when it has none."""
+  truth = scene_file.read(resolve_dir(config, workdir))
+  if truth is not None:
+    logging.info("Scene truth of %d images: captions are scored against it too.",
+                 len(truth.scenes))
+  return truth
 
 
 @dataclasses.dataclass
