@@ -45,8 +45,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.encoder = ml_collections.ConfigDict(dict(
       name="vit", variant="", width=128, depth=3, mlp_dim=512, num_heads=4, patch_size=8,
       class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False,
-      stem="patch",  # 'patch': one patch_size convolution; 'conv': 3x3 stride-2 convolutions.
-      posemb="learned"))  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
+      # 'patch': one patch_size convolution; 'conv': 3x3 stride-2 convolutions down to the
+      # patch grid, so that objects a few pixels wide are seen at full resolution.
+      stem="conv",
+      posemb="sincos2d"))  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,
       dropout=0.1))
@@ -92,7 +94,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       temperature=1.0, top_k=0, top_p=1.0))  # sample: 0 / 1.0 turn top-k / top-p off
   if variant == "tiny":
     c.data.update(synthetic_images=96, synthetic_image_size=32, image_size=16, max_len=12)
-    c.model.encoder.update(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8)
+    # The plain ViT layout (patch embedding, learned positions) that checkpoints carry.
+    c.model.encoder.update(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8,
+                           stem="patch", posemb="learned")
     c.model.decoder.update(width=16, depth=1, mlp_dim=32, num_heads=2)
     c.train.update(batch_size=8, num_steps=6, log_every=2, eval_every=4, checkpoint_every=2,
                    keep_checkpoints=10)
