@@ -50,6 +50,12 @@ def relations(objects: list[Obj], **kw) -> frozenset[tuple[int, str, int]]:
                    if i != j and (r := relation(a, b, **kw)) is not None)
 
 
+def humanise(text: str, rng) -> str:
+  """Flickr-like surface: capitalised, ending with ' .', '.' or nothing."""
+  text = text[0].upper() + text[1:]
+  return text + str(rng.choice([" .", ".", ""], p=[0.5, 0.35, 0.15]))
+
+
 def polygon(cx: float, cy: float, radius: float, corners: int, turn: float = 0.0):
   """Regular polygon vertices (pixels), first corner at the top, turned by `turn` radians."""
   angles = np.pi / 2 + turn + 2 * np.pi * np.arange(corners) / corners

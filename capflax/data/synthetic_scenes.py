@@ -185,12 +185,6 @@ def _caption(objects: list[Obj], facts, rng) -> str:
   return text + background
 
 
-def _humanise(text: str, rng) -> str:
-  """Flickr-like surface: capitalised, ending with ' .', '.' or nothing."""
-  text = text[0].upper() + text[1:]
-  return text + str(rng.choice([" .", ".", ""], p=[0.5, 0.35, 0.15]))
-
-
 def captions(objects: list[Obj], rng, count: int = 5) -> list[str]:
   facts = scene_layout.relations(objects, gap=RELATION_GAP)
   out: list[str] = []
@@ -200,4 +194,4 @@ def captions(objects: list[Obj], rng, count: int = 5) -> list[str]:
       out.append(caption)
     if len(out) == count:
       break
-  return [_humanise(c, rng) for c in out]
+  return [scene_layout.humanise(c, rng) for c in out]

@@ -118,12 +118,6 @@ def _two_shape_caption(a: Obj, b: Obj, rng) -> str:
   return f"{rng.choice(OPENERS)} {_noun_phrase(a, rng)} and {_noun_phrase(b, rng)}"
 
 
-def _humanise(text: str, rng) -> str:
-  """Flickr-like surface: capitalised, ending with ' .', '.' or nothing."""
-  text = text[0].upper() + text[1:]
-  return text + str(rng.choice([" .", ".", ""], p=[0.5, 0.35, 0.15]))
-
-
 def captions(shapes: list[Obj], rng, count=5) -> list[str]:
   make = (lambda: _one_shape_caption(shapes[0], rng)) if len(shapes) == 1 else (
       lambda: _two_shape_caption(shapes[0], shapes[1], rng))
@@ -134,4 +128,4 @@ def captions(shapes: list[Obj], rng, count=5) -> list[str]:
       out.append(caption)
     if len(out) == count:
       break
-  return [_humanise(c, rng) for c in out]
+  return [scene_layout.humanise(c, rng) for c in out]
