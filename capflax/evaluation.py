@@ -204,8 +204,9 @@ def sample_table(captions: dict[str, str], records: list[sources.Record], n: int
 
 
 def describe(s: scene_file.Scene, attributes: tuple[str, ...]) -> str:
-  """'small red circle (top left); large blue square (middle); 0 left of 1'."""
-  shown = [a for a in attributes if a != scene_file.PLACE]
+  """'0: small red circle (top left); 1: large blue square (middle); 0 left of 1'."""
+  shown = [a for a in attributes if a not in (scene_file.SHAPE, scene_file.PLACE)][::-1] + [
+      scene_file.SHAPE]  # Adjectives first: size, colour, then the shape.
   objects = [" ".join(o[a] for a in shown) + (f" ({o[scene_file.PLACE]})" if scene_file.PLACE
                                                in attributes else "") for o in s.objects]
   facts = [f"{i} {rel} {j}" for i, rel, j in sorted(s.relations) if i < j]
