@@ -4,8 +4,9 @@
 
 Every image of the split is decoded exactly once (each host runs the same number of
 padded batches) and the metrics are computed once; DIR/eval_SPLIT.json receives the
-step, the decode settings, the metrics and every caption. `--html` also writes
-DIR/gallery_SPLIT.html (`capflax.gallery`).
+step, the decode settings, the metrics and every caption (with a data folder's
+scenes.json: the scene scores under metrics.scene, each image's in scene_images).
+`--html` also writes DIR/gallery_SPLIT.html (`capflax.gallery`).
 """
 
 import json
@@ -44,21 +45,20 @@ def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int |
   splits = dataset.load_splits(config, workdir)
   if split not in splits:
     raise ValueError(f"--split={split!r}: the workdir's data has splits {sorted(splits)}.")
-  records = splits[split]
   generate = evaluation.make_generate(config, len(run.vocab), run.mesh)
-  captions = evaluation.caption_records(generate, run.variables, records, run.vocab, config,
-                                        run.mesh)
-  scores = evaluation.score(captions, records, with_meteor=meteor)
-  scores["loss"] = evaluation.mean_loss(run.variables, captioner.build(config, len(run.vocab)),
-                                        records, run.vocab, config, run.mesh,
-                                        config.eval.loss_batches)
+  split_result = evaluation.evaluate_split(
+      generate, run.variables, captioner.build(config, len(run.vocab)), splits[split], run.vocab,
+      config, run.mesh, dataset.scene_truth(config, workdir), with_meteor=meteor)
   result = {"step": run.step, "split": split, "decode": evaluation.decode_settings(config),
-            "metrics": scores, "captions": captions}
+            "metrics": split_result.metrics, "captions": split_result.captions}
+  if split_result.scene is not None:
+    result["scene_images"] = split_result.scene
   if jax.process_index() == 0:
     run_files.write_json(epath.Path(workdir) / (output or f"eval_{split}.json"), result)
   if html:
-    gallery.write(workdir, split, run.step, scores, records, captions, config=config,
-                  variables=run.variables, vocab=run.vocab)
+    gallery.write(workdir, split, run.step, split_result.metrics, splits[split],
+                  split_result.captions, config=config, variables=run.variables, vocab=run.vocab,
+                  scene=split_result.scene)
   return result
 
 
@@ -68,7 +68,7 @@ def main(argv):
   try:
     result = evaluate(FLAGS.workdir, FLAGS.split, inference.decode_overrides(FLAGS),
                       FLAGS.batch_size, FLAGS.meteor, FLAGS.output, FLAGS.html)
-  except (ValueError, FileNotFoundError) as e:  # Bad settings or workdir: one line, no trace.
+  except (ValueError, FileNotFoundError) as e:  # Bad settings, workdir or scenes.json: one line.
     raise app.UsageError(str(e)) from e
   print(json.dumps({"step": result["step"], "split": result["split"],
                     "decode": result["decode"]} | result["metrics"]))

@@ -1,5 +1,6 @@
 """Captioning a split with the jitted decoder and scoring it with the coco-caption metrics."""
 
+import dataclasses
 import functools
 
 import jax
@@ -10,8 +11,9 @@ from jax.experimental import multihost_utils
 from PIL import Image
 
 from capflax import decode, losses, sharding
-from capflax.data import pipeline, sources
+from capflax.data import pipeline, scene_file, sources
 from capflax.data.tokenizer import UNK_ID, Vocabulary
+from capflax.metrics import scene
 from capflax.metrics.coco import coco_scores
 from capflax.models import captioner
 
@@ -157,13 +159,65 @@ def mean_loss(variables, model, records, vocab, config, mesh, num_batches: int) 
   return total / max(count, 1.0)
 
 
-def sample_table(captions: dict[str, str], records: list[sources.Record], n: int) -> str:
-  """A few generated captions beside their references, for logs and the terminal."""
+@dataclasses.dataclass
+class SplitResult:
+  """What evaluating a split gives: every caption, the metrics, and each image's scene score."""
+  captions: dict[str, str]  # filename -> generated caption
+  metrics: dict  # coco-caption metrics, 'loss', and 'scene' (scene.score_split) with a truth
+  scene: dict[str, dict] | None  # filename -> scene.score_caption's result; None: no truth
+
+
+def evaluate_split(generate, variables, model, records: list[sources.Record], vocab: Vocabulary,
+                   config: ml_collections.ConfigDict, mesh, truth: scene_file.Truth | None,
+                   with_meteor: bool = False) -> SplitResult:
+  """The one evaluation of training's validation, its final evaluation and `capflax.evaluate`:
+  caption `records` as `config.decode` says, score them against the references (and the
+  scene truth, when the data has one), and measure the teacher-forced loss."""
+  captions = caption_records(generate, variables, records, vocab, config, mesh)
+  metrics = score(captions, records, with_meteor)
+  metrics["loss"] = mean_loss(variables, model, records, vocab, config, mesh,
+                              config.eval.loss_batches)
+  per_image = None
+  if truth is not None:
+    metrics["scene"], per_image = scene.score_split(captions, truth)
+  return SplitResult(captions, metrics, per_image)
+
+
+def scalars(prefix: str, metrics: dict) -> dict[str, float]:
+  """Metrics as TensorBoard scalars: `prefix/name`, nested ones as `prefix/scene/name`."""
+  out = {}
+  for k, v in metrics.items():
+    if isinstance(v, dict):
+      out |= scalars(f"{prefix}/{k}", v)
+    elif k != "num_images":
+      out[f"{prefix}/{k}"] = v
+  return out
+
+
+def metrics_line(metrics: dict) -> str:
+  return ", ".join(f"{k.partition('/')[2]}={v:.4f}" for k, v in scalars("", metrics).items())
+
+
+def sample_table(captions: dict[str, str], records: list[sources.Record], n: int,
+                 truth: scene_file.Truth | None = None) -> str:
+  """A few generated captions beside their references (and scene truth), for the terminal."""
   lines = []
   for r in records[:n]:
     lines.append(f"{r.filename}\n  generated: {captions[r.filename]}")
+    if truth is not None:
+      lines.append(f"  truth:     {describe(truth.scenes[r.filename], truth.attributes)}")
     lines.extend(f"  reference: {c}" for c in r.captions)
   return "\n".join(lines)
+
+
+def describe(s: scene_file.Scene, attributes: tuple[str, ...]) -> str:
+  """'0: small red circle (top left); 1: large blue square (middle); 0 left of 1'."""
+  shown = [a for a in attributes if a not in (scene_file.SHAPE, scene_file.PLACE)][::-1] + [
+      scene_file.SHAPE]  # Adjectives first: size, colour, then the shape.
+  objects = [" ".join(o[a] for a in shown) + (f" ({o[scene_file.PLACE]})" if scene_file.PLACE
+                                               in attributes else "") for o in s.objects]
+  facts = [f"{i} {rel} {j}" for i, rel, j in sorted(s.relations) if i < j]
+  return "; ".join([f"{i}: {o}" for i, o in enumerate(objects)] + facts)
 
 
 def write_samples(writer, step: int, prefix: str, captions: dict[str, str],

@@ -3,9 +3,11 @@
 Reads every run.json under the given folders (`capflax.run_record`) and writes to --out:
   runs.csv, runs.md   one row per run: cost, size, seed, metrics and the config values
                       that differ between runs;
-  {loss,cider_d}_vs_compute.png   against training FLOPs, with the compute-optimal frontier
-                      and a power law fitted to it;
-  {loss,cider_d}_vs_params.png    against parameters, a power law fitted per data size;
+  {loss,cider_d,object_recall}_vs_compute.png   against training FLOPs, with the
+                      compute-optimal frontier and a power law fitted to it;
+  {loss,cider_d,object_recall}_vs_params.png    against parameters, a power law fitted
+                      per data size. object_recall (whole-object recall against the scene
+                      truth, capflax/metrics/scene.py) only when every run has one;
   optimal_{envelope,isoflop,parametric}.png   Chinchilla's three approaches to the
                       compute-optimal model size and data (`capflax.compute_optimal`), each
                       exponent with a bootstrap interval, and whether the three agree.
@@ -46,8 +48,11 @@ def define_flags() -> None:
 
 NUMBERS = ("seed", "params.encoder", "params.decoder", "params.total", "flops.per_example",
            "flops.total", "seen.steps", "seen.examples", "seen.tokens", "wall_time_s")
-# Plotted metrics: key in run.json's metrics[split], axis label, whether lower is better.
-PLOTTED = {"loss": ("teacher-forced loss (nats/token)", True), "cider_d": ("CIDEr-D", False)}
+# Plotted metrics: dotted key in run.json's metrics[split], axis label, lower is better.
+PLOTTED = {"loss": ("loss", "teacher-forced loss (nats/token)", True),
+           "cider_d": ("cider_d", "CIDEr-D", False),
+           "object_recall": ("scene.object_recall", "whole-object recall (scene truth)", False)}
+OPTIONAL = ("object_recall",)  # Plotted when every run has it (data with a scenes.json).
 TABLED = ("loss", "cider_d", "bleu4")
 
 
@@ -112,6 +117,18 @@ def choose_split(runs: dict[str, dict], split: str | None) -> str:
   return split
 
 
+def plotted(runs: dict[str, dict], split: str) -> list[str]:
+  """The PLOTTED metrics to draw: the required ones, and the optional ones all runs have."""
+  def has(record, key):
+    try:
+      lookup(record, f"metrics.{split}.{key}", "", number=True)
+      return True
+    except ReportError:
+      return False
+  return [m for m, (key, _, _) in PLOTTED.items()
+          if m not in OPTIONAL or all(has(r, key) for r in runs.values())]
+
+
 def flatten(d: dict) -> dict:
   """{'model': {'width': 8}} -> {'model.width': 8}."""
   return traverse_util.flatten_dict(d, sep=".")
@@ -171,20 +188,23 @@ def markdown_cell(column: str, value) -> str:
   return text.replace("|", "\\|")
 
 
-def points(runs: dict[str, dict], split: str) -> list[dict]:
+def points(runs: dict[str, dict], split: str, metrics: list[str]) -> list[dict]:
   """Runs grouped by their config less the seed: one point per group, seeds averaged."""
   groups: dict[str, list[dict]] = {}
   for r in runs.values():
     config = {k: v for k, v in flatten(r["config"]).items() if k != "seed"}
     groups.setdefault(json.dumps(config, sort_keys=True, default=str), []).append(r)
   out = []
+  paths = {id(r): path for path, r in runs.items()}
   for members in groups.values():
     point = {"flops": np.mean([m["flops"]["total"] for m in members]),
              "params": members[0]["params"]["total"],
              "examples": members[0]["seen"]["examples"], "seeds": len(members),
              "train_fraction": flatten(members[0]["config"]).get("data.train_fraction", 1.0)}
-    for metric in PLOTTED:
-      values = np.array([m["metrics"][split][metric] for m in members], np.float64)  # [seeds]
+    for metric in metrics:
+      key = f"metrics.{split}.{PLOTTED[metric][0]}"
+      values = np.array([lookup(m, key, paths[id(m)], number=True) for m in members],
+                        np.float64)  # [seeds]
       point[metric] = values.mean()
       point[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
       point[f"{metric}_runs"] = values
@@ -229,7 +249,7 @@ def finish(ax, title: str, xlabel: str, ylabel: str, path: str, any_seeds: bool)
 
 def plot_vs_compute(pts: list[dict], metric: str, split: str, path: str) -> str:
   """Metric against training FLOPs, one line per model size; the frontier and its fit."""
-  label, lower = PLOTTED[metric]
+  _, label, lower = PLOTTED[metric]
   _, ax = plt.subplots(figsize=(7.5, 5))
   sizes = sorted({p["params"] for p in pts})
   colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(sizes)))
@@ -260,7 +280,7 @@ def plot_vs_compute(pts: list[dict], metric: str, split: str, path: str) -> str:
 
 def plot_vs_params(pts: list[dict], metric: str, split: str, path: str) -> str:
   """Metric against parameters, one line and one power-law fit per data size."""
-  label, _ = PLOTTED[metric]
+  _, label, _ = PLOTTED[metric]
   _, ax = plt.subplots(figsize=(7.5, 5))
   # Data size: examples seen, and the fraction of the train images they were drawn from.
   sizes = sorted({(p["examples"], p["train_fraction"]) for p in pts})
@@ -325,9 +345,10 @@ def report(dirs: list[str], out: str | None = None, split: str | None = None,
   split = choose_split(runs, split)
   out = out or os.path.join(dirs[0], "report")
   os.makedirs(out, exist_ok=True)
-  pts = points(runs, split)
+  metrics = plotted(runs, split)
+  pts = points(runs, split, metrics)
   notes, plots = [], []
-  for metric in PLOTTED:
+  for metric in metrics:
     for name, plot in (("compute", plot_vs_compute), ("params", plot_vs_params)):
       plots.append(f"{metric}_vs_{name}.png")
       notes.append(plot(pts, metric, split, os.path.join(out, plots[-1])))

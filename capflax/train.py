@@ -52,6 +52,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   multihost_utils.sync_global_devices("capflax_data_ready")
   splits = dataset.load_splits(config, workdir)
   vocab = dataset.vocabulary(config, workdir, splits["train"])
+  truth = dataset.scene_truth(config, workdir)
+  phases = _Phases(start_time)  # Where the wall time goes: data, compile, train, evaluation.
+  phases.mark("data")
   if lead:
     run_files.save_config(workdir, config)
   writer = metric_writers.create_default_writer(workdir, just_logging=not lead)
@@ -59,7 +62,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = sharding.make_mesh(config)
   _check_batch_sizes(config, mesh)
   elements = epoch_size(config, splits["train"])
-  flops_per_example = run_record.training_flops_per_example(config, len(vocab))
+  flops_per_example = run_record.training_flops_per_example(config, len(vocab))  # Compiles.
   length = durations(config, elements, flops_per_example)
   if config.train.flops_budget:
     logging.info("train.flops_budget %.4g: %d steps of %.4g FLOPs each (%.4g FLOPs).",
@@ -95,12 +98,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         micro_sharding=sharding.micro_batch_sharding(mesh)),
       in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
       out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
+  phases.mark("compile")  # Initialising the state compiles it.
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment))
   batch = sharding.global_batch(next(stream), mesh)
+  phases.mark("data")
   peak = hardware.peak_flops(t.peak_flops_per_device)
   logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
                flops_per_example,
@@ -123,6 +128,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for step in range(start_step + 1, length.total_steps + 1):
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
           state, metrics = step_fn(state, batch)
+        if step == start_step + 1:
+          phases.mark("compile")  # The first call compiles (or loads from the XLA cache).
         pending.append((step, metrics))
         for hook in hooks:
           hook(step)
@@ -150,12 +157,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if not last:
           batch = sharding.global_batch(next(stream), mesh)
         if curve_point:
+          phases.mark("train")
           val = _validate(config, state.eval_variables, spec.model, generate, splits["val"],
-                          vocab, mesh, writer, step, loss_only=not validate)
+                          vocab, mesh, writer, step, truth, loss_only=not validate)
           if lead:
             curve.append(workdir, curve.point(step, meta["seen"]["examples"],
                                               meta["seen"]["tokens"], flops_per_example, val))
           timer.lap()  # Validation is not training time.
+          phases.mark("evaluation")
   finally:
     mngr.wait_until_finished()
   if preempted:
@@ -164,8 +173,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.flush()
     return {"preempted": True, "step": int(state.step)}
 
+  jax.block_until_ready(state)
+  phases.mark("train")
   results = _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir,
-                              train_loss, spec.model)
+                              train_loss, spec.model, truth)
+  phases.mark("evaluation")
+  steps_run = int(state.step) - start_step
+  results["time_s"] = phases.seconds
+  train_flops_per_s = (steps_run * t.batch_size * flops_per_example
+                       / max(phases.seconds.get("train", 0.0), 1e-9))
+  logging.info("Time split: %s (%.1f s in all); the train step ran at %.3g FLOP/s over %d "
+               "steps.", ", ".join(f"{k} {v:.1f} s" for k, v in phases.seconds.items()),
+               sum(phases.seconds.values()), train_flops_per_s, steps_run)
   results["wall_time_s"] = elapsed_before + time.time() - start_time
   if lead:  # The run record first: results.json marks a finished run.
     if "val" in results["eval"]:  # The curve ends at the final evaluation.
@@ -202,6 +221,19 @@ def _throughput(examples_per_s: float, flops_per_example: float, peak: float | N
   return out
 
 
+class _Phases:
+  """Wall seconds per phase: `mark(name)` books the time since the previous mark to `name`."""
+
+  def __init__(self, start: float):
+    self._last = start
+    self.seconds: dict[str, float] = {}
+
+  def mark(self, name: str) -> None:
+    now = time.time()
+    self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+    self._last = now
+
+
 class _Timer:
   def __init__(self):
     self._last = time.perf_counter()
@@ -233,28 +265,27 @@ def _advance(meta: dict, step: int, examples: int, tokens: int) -> dict:
                           "tokens": seen["tokens"] + tokens}}
 
 
-def _validate(config, variables, model, generate, records, vocab, mesh, writer, step,
+def _validate(config, variables, model, generate, records, vocab, mesh, writer, step, truth,
               loss_only=False) -> dict:
-  """Periodic validation: teacher-forced loss and (unless `loss_only`) `config.decode`
-  metrics on a val subset; returns them."""
-  loss = evaluation.mean_loss(variables, model, records, vocab, config, mesh,
-                              config.eval.loss_batches)
+  """Periodic validation on a val subset: `config.decode` captions, metrics and loss (only
+  the teacher-forced loss with `loss_only`); returns the metrics."""
   if loss_only:
+    loss = evaluation.mean_loss(variables, model, records, vocab, config, mesh,
+                                config.eval.loss_batches)
     writer.write_scalars(step, {"val/loss": loss})
     return {"loss": loss}
   subset = records[:config.eval.max_val_images]
-  captions = evaluation.caption_records(generate, variables, subset, vocab, config, mesh)
-  scores = evaluation.score(captions, subset)
-  writer.write_scalars(step, {"val/loss": loss} | {f"val/{k}": v for k, v in scores.items()
-                                                   if k != "num_images"})
-  evaluation.write_samples(writer, step, "val", captions, subset, config.eval.num_samples)
-  return {"loss": loss} | scores
+  result = evaluation.evaluate_split(generate, variables, model, subset, vocab, config, mesh,
+                                     truth)
+  writer.write_scalars(step, evaluation.scalars("val", result.metrics))
+  evaluation.write_samples(writer, step, "val", result.captions, subset, config.eval.num_samples)
+  return result.metrics
 
 
 def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, workdir, train_loss,
-                      model):
+                      model, truth):
   """Captions (`config.decode`), metrics and teacher-forced loss for each split in
-  `config.eval.splits`, on disk."""
+  `config.eval.splits`, on disk; with a scene truth, each image's scene score too."""
   results_path = epath.Path(workdir) / run_files.RESULTS
   if train_loss is None and results_path.exists():  # Rerun of a finished run.
     train_loss = run_files.read_json(results_path).get("train_loss")
@@ -263,22 +294,22 @@ def _final_evaluation(config, state, generate, splits, vocab, mesh, writer, work
              "decode": evaluation.decode_settings(config)}
   for split in config.eval.splits:
     records = splits[split]
-    captions = evaluation.caption_records(generate, state.eval_variables, records, vocab, config,
-                                          mesh)
-    scores = evaluation.score(captions, records)
-    scores["loss"] = evaluation.mean_loss(state.eval_variables, model, records, vocab, config,
-                                          mesh, config.eval.loss_batches)
-    results["eval"][split] = scores
-    writer.write_scalars(step, {f"{split}/{k}": v for k, v in scores.items() if k != "num_images"})
-    logging.info("%s: %s", split, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-    evaluation.write_samples(writer, step, split, captions, records, config.eval.num_samples)
-    gallery.write(workdir, split, step, scores, records, captions, config=config,
-                  variables=state.eval_variables, vocab=vocab)
+    result = evaluation.evaluate_split(generate, state.eval_variables, model, records, vocab,
+                                       config, mesh, truth)
+    results["eval"][split] = result.metrics
+    writer.write_scalars(step, evaluation.scalars(split, result.metrics))
+    logging.info("%s: %s", split, evaluation.metrics_line(result.metrics))
+    evaluation.write_samples(writer, step, split, result.captions, records,
+                             config.eval.num_samples)
+    gallery.write(workdir, split, step, result.metrics, records, result.captions, config=config,
+                  variables=state.eval_variables, vocab=vocab, scene=result.scene)
     if jax.process_index() == 0:
-      run_files.write_json(epath.Path(workdir) / f"captions_{split}.json", captions)
-      print(f"\n{split} samples (step {step}):\n"
-            + evaluation.sample_table(captions, records, config.eval.num_samples))
-      print(f"{split} metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+      run_files.write_json(epath.Path(workdir) / f"captions_{split}.json", result.captions)
+      if result.scene is not None:
+        run_files.write_json(epath.Path(workdir) / f"scene_{split}.json", result.scene)
+      print(f"\n{split} samples (step {step}):\n" + evaluation.sample_table(
+          result.captions, records, config.eval.num_samples, truth))
+      print(f"{split} metrics: " + evaluation.metrics_line(result.metrics))
   return results
 
 

@@ -14,7 +14,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.update(dir="", synthetic_images=0, image_size=224, max_len=40, min_count=5,
                 captions_per_image="all")
   c.model.dtype = "bfloat16"
-  c.model.encoder.update(variant="B/16", dropout=0.0)
+  # The published ViT's patch embedding and learned positions: what checkpoints carry.
+  c.model.encoder.update(variant="B/16", dropout=0.0, stem="patch", posemb="learned")
   c.model.decoder.update(width=512, depth=6, mlp_dim=2048, num_heads=8, positions="learned",
                          tie_embeddings=True, dropout=0.1)
   c.optim.update(lr=3e-4, warmup_steps=1000, weight_decay=0.05)

@@ -19,7 +19,10 @@ def test_reproduces_the_final_evaluation_of_training(tiny_run):
   out = evaluate.evaluate(workdir, "test", {}, meteor=False, output="eval_again.json")
   test_records = dataset.load_splits(load_config(workdir), workdir)["test"]
   assert sorted(out["captions"]) == sorted(r.filename for r in test_records)
-  assert out["metrics"] == results["eval"]["test"]
+  assert out["metrics"] == results["eval"]["test"]  # The scene scores too: one evaluator.
+  assert "shape_precision" in out["metrics"]["scene"]
+  with open(os.path.join(workdir, "scene_test.json")) as f:
+    assert out["scene_images"] == json.load(f)
   with open(os.path.join(workdir, "captions_test.json")) as f:
     assert out["captions"] == json.load(f)
   with open(os.path.join(workdir, "eval_again.json")) as f:

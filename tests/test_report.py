@@ -18,7 +18,8 @@ from tests.conftest import REPO
 TOKENS_PER_EXAMPLE = 10
 
 
-def fake_run(root, name, width, steps, seed, loss, cider, splits=("val", "test")) -> str:
+def fake_run(root, name, width, steps, seed, loss, cider, splits=("val", "test"),
+             recall=None) -> str:
   """A run.json as `capflax.run_record.write` lays it out; returns its path."""
   params = 1000 * width
   examples = 8 * steps
@@ -32,7 +33,9 @@ def fake_run(root, name, width, steps, seed, loss, cider, splits=("val", "test")
       "seen": {"steps": steps, "examples": examples, "tokens": TOKENS_PER_EXAMPLE * examples},
       "wall_time_s": 1.5 * steps,
       "metrics": {s: {"loss": loss + (0.5 if s == "test" else 0.0), "cider_d": cider,
-                      "bleu4": cider / 10, "num_images": 100} for s in splits}}
+                      "bleu4": cider / 10, "num_images": 100}
+                  | ({"scene": {"object_recall": recall}} if recall is not None else {})
+                  for s in splits}}
   os.makedirs(os.path.join(root, name))
   path = os.path.join(root, name, "run.json")
   with open(path, "w") as f:
@@ -96,7 +99,7 @@ def test_markdown_table(three_runs, tmp_path):
 
 def test_seeds_of_one_config_are_one_point(three_runs):
   runs = {p: report.load_run(p) for p in report.find_runs([three_runs])}
-  small, large = report.points(runs, "val")
+  small, large = report.points(runs, "val", ["loss", "cider_d"])
   assert (small["seeds"], large["seeds"]) == (2, 1)
   assert small["loss"] == pytest.approx(3.1)
   assert small["loss_std"] == pytest.approx(np.sqrt(((3.0 - 3.1)**2 + (3.2 - 3.1)**2) / 1))
@@ -313,3 +316,18 @@ def test_a_bad_curve_point_is_named(tmp_path):
   with pytest.raises(report.ReportError) as e:
     report.report([root])
   assert str(e.value) == f"{path}: curve[1]: missing key 'val.loss'."
+
+
+def test_whole_object_recall_is_plotted_when_every_run_has_scene_scores(tmp_path):
+  root = str(tmp_path / "sweep")
+  fake_run(root, "a", 16, 10, 0, loss=3.0, cider=0.2, recall=0.4)
+  fake_run(root, "b", 32, 20, 0, loss=2.5, cider=0.5, recall=0.8)
+  runs = {p: report.load_run(p) for p in report.find_runs([root])}
+  assert report.plotted(runs, "val") == ["loss", "cider_d", "object_recall"]
+  a, b = report.points(runs, "val", ["object_recall"])
+  assert (a["object_recall"], b["object_recall"]) == (0.4, 0.8)
+  out, _, _ = report.report([root], str(tmp_path / "out"))
+  assert {"object_recall_vs_compute.png", "object_recall_vs_params.png"} <= set(os.listdir(out))
+  fake_run(root, "c", 64, 20, 0, loss=2.0, cider=0.6)  # No scenes.json behind this one.
+  runs = {p: report.load_run(p) for p in report.find_runs([root])}
+  assert report.plotted(runs, "val") == ["loss", "cider_d"]

@@ -43,6 +43,31 @@ def test_results_json(finished):
       "method": "greedy", "max_len": 13, "beam_size": 4, "alpha": 0.6, "min_len": 1,
       "no_repeat_ngram_size": 0, "ban_unk": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
   assert on_disk["eval"] == results["eval"]
+  assert set(on_disk["time_s"]) == {"data", "compile", "train", "evaluation"}
+
+
+def test_scene_scores_in_results_tensorboard_and_per_image(finished):
+  """The built-in data carries scenes.json: every split is scored against it, image by image."""
+  import glob
+  import tensorflow as tf
+  from capflax.data import scene_file
+  from capflax.metrics import scene
+  workdir, results = finished
+  truth = scene_file.read(os.path.join(workdir, "synthetic_data"))
+  for split in ("val", "test"):
+    with open(os.path.join(workdir, f"captions_{split}.json")) as f:
+      captions = json.load(f)
+    with open(os.path.join(workdir, f"scene_{split}.json")) as f:
+      per_image = json.load(f)
+    expected, expected_images = scene.score_split(captions, truth)
+    assert results["eval"][split]["scene"] == expected
+    assert sorted(per_image) == sorted(captions) and per_image == json.loads(
+        json.dumps(expected_images))
+  tags = {value.tag for path in glob.glob(os.path.join(workdir, "events.out.tfevents*"))
+          for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
+  for split in ("val", "test"):
+    assert {f"{split}/scene/shape_precision", f"{split}/scene/object_recall",
+            f"{split}/scene/count_accuracy"} <= tags
 
 
 def test_run_json_holds_the_training_curve(finished):

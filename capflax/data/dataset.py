@@ -9,7 +9,7 @@ import ml_collections
 from absl import logging
 from etils import epath
 
-from capflax.data import images, sources, splits, synthetic, tfds_source
+from capflax.data import images, scene_file, sources, splits, synthetic, tfds_source
 from capflax.data.tokenizer import Vocabulary
 
 FLICKR8K_HINT = (
@@ -34,10 +34,21 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   if d.synthetic_images:
     out = os.path.join(workdir, "synthetic_data")
     if not os.path.exists(os.path.join(out, sources.KAGGLE_CAPTIONS)):
-      logging.info("Generating %d synthetic images into %s.", d.synthetic_images, out)
-      synthetic.generate(out, d.synthetic_images, d.synthetic_image_size, d.synthetic_seed)
+      logging.info("Generating %d synthetic images (%r set) into %s.", d.synthetic_images,
+                   d.synthetic_set, out)
+      synthetic.generate(out, d.synthetic_images, d.synthetic_image_size, d.synthetic_seed,
+                         scene_set=d.synthetic_set)
     return out
   raise sources.DataError(f"config.data.dir is not set. {FLICKR8K_HINT}")
+
+
+def scene_truth(config: ml_collections.ConfigDict, workdir: str) -> scene_file.Truth | None:
+  """The data folder's scene truth (`scenes.json`), or None when it has none."""
+  truth = scene_file.read(resolve_dir(config, workdir))
+  if truth is not None:
+    logging.info("Scene truth of %d images: captions are scored against it too.",
+                 len(truth.scenes))
+  return truth
 
 
 @dataclasses.dataclass

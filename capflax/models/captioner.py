@@ -59,7 +59,8 @@ def build_encoder(config: ml_collections.ConfigDict) -> nn.Module:
         patch_size=enc.patch_size)
     return vit.ViT(**sizes, class_token=enc.class_token, num_classes=enc.num_classes,
                    dropout=enc.dropout, dtype=dtype, remat=config.model.remat,
-                   scan=config.model.scan)
+                   scan=config.model.scan, stem=enc.get("stem", "patch"),
+                   posemb=enc.get("posemb", "learned"))
   if config.model.scan:
     raise ValueError(f"model.scan applies to the 'vit' encoder only, not {enc.name!r}.")
   if enc.name == "resnet":

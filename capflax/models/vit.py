@@ -34,6 +34,42 @@ def parse_variant(variant: str) -> dict:
   return dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=heads, patch_size=int(patch))
 
 
+STEMS = ("patch", "conv")
+POSEMBS = ("learned", "sincos2d")
+
+
+def posemb_sincos_2d(h: int, w: int, width: int, temperature: float = 10_000.0) -> np.ndarray:
+  """Fixed 2-D sin-cos position embedding [h * w, width] (as in big_vision): a quarter of
+  the channels each for sin and cos of the row and of the column."""
+  if width % 4:
+    raise ValueError(f"sincos2d position embedding needs a width divisible by 4, got {width}.")
+  y, x = np.mgrid[:h, :w]  # [h, w]
+  omega = 1.0 / temperature ** (np.arange(width // 4) / (width // 4 - 1 or 1))  # [width/4]
+  y = y.reshape(-1)[:, None] * omega[None]  # [n, width/4]
+  x = x.reshape(-1)[:, None] * omega[None]
+  return np.concatenate([np.sin(x), np.cos(x), np.sin(y), np.cos(y)], axis=1).astype(np.float32)
+
+
+class ConvStem(nn.Module):
+  """3x3 stride-2 convolutions down to the patch grid (Xiao et al. 2021, "Early convolutions
+  help transformers see better"): small objects are seen at full resolution before they
+  are pooled into a token. Channels double from width / 2**(stages - 1) up to width."""
+  width: int
+  patch_size: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    stages = int(np.log2(self.patch_size))
+    if 2 ** stages != self.patch_size:
+      raise ValueError(f"the conv stem needs a power-of-two patch_size, got {self.patch_size}.")
+    for i in range(stages):
+      channels = self.width // 2 ** (stages - 1 - i)
+      x = nn.gelu(nn.Conv(channels, (3, 3), strides=(2, 2), padding="SAME", dtype=self.dtype,
+                          name=f"conv_{i}")(x))  # [b, h / 2**(i+1), w / 2**(i+1), c]
+    return x
+
+
 class MlpBlock(nn.Module):
   mlp_dim: int
   dropout: float = 0.0
@@ -80,20 +116,38 @@ class ViT(nn.Module):
   dtype: Any = jnp.float32
   remat: bool = False  # Recompute block activations in the backward pass (saves memory).
   scan: bool = False  # One stacked block under `Transformer/encoderblock`, compiled once.
+  stem: str = "patch"  # 'patch': one p x p convolution; 'conv': ConvStem, then a 1x1 one.
+  posemb: str = "learned"  # 'learned' (checkpoints carry it) | 'sincos2d' (fixed)
 
   @nn.compact
   def __call__(self, images, train=False):
     p = self.patch_size
+    if self.stem == "conv":
+      x = ConvStem(self.width, p, self.dtype, name="stem")(images)  # [b, h/p, w/p, width]
+      p = 1
+    elif self.stem == "patch":
+      x = images
+    else:
+      raise ValueError(f"model.encoder.stem must be one of {STEMS}, got {self.stem!r}.")
     x = nn.Conv(self.width, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
-                name="embedding")(images)  # [b, h/p, w/p, d]
+                name="embedding")(x)  # [b, h/p, w/p, d]
     b, gh, gw, d = x.shape
     x = x.reshape(b, gh * gw, d)  # [b, n, d]
+    if self.posemb == "sincos2d":
+      pos = jnp.asarray(posemb_sincos_2d(gh, gw, d))[None]  # [1, n, d]
+    elif self.posemb == "learned":
+      pos = None
+    else:
+      raise ValueError(f"model.encoder.posemb must be one of {POSEMBS}, got {self.posemb!r}.")
     if self.class_token:
       cls = self.param("cls", nn.initializers.zeros, (1, 1, d)).astype(self.dtype)
       x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x], axis=1)  # [b, 1 + n, d]
-    # As in vision_transformer, the class token has a position too (n + 1 rows).
-    x = x + self.param("pos_embedding", nn.initializers.normal(stddev=1 / np.sqrt(d)),
-                       (1, x.shape[1], d)).astype(self.dtype)
+      if pos is not None:
+        pos = jnp.concatenate([jnp.zeros((1, 1, d)), pos], axis=1)  # [1, 1 + n, d]
+    if pos is None:  # As in vision_transformer, the class token has a position too (n + 1 rows).
+      pos = self.param("pos_embedding", nn.initializers.normal(stddev=1 / np.sqrt(d)),
+                       (1, x.shape[1], d))
+    x = x + pos.astype(self.dtype)
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     x = Transformer(self.depth, self.mlp_dim, self.num_heads, self.dropout, self.dtype,
                     self.remat, self.scan, name="Transformer")(x, train)

@@ -63,3 +63,35 @@ def test_scan_stacks_the_blocks_and_computes_the_same_function():
   params["Transformer"].update({f"encoderblock_{i}": b for i, b in enumerate(blocks)})
   np.testing.assert_allclose(scan.apply({"params": stacked}, images),
                              loop.apply({"params": params}, images), atol=1e-5)
+
+
+def test_conv_stem_sees_full_resolution_and_gives_the_same_tokens():
+  count, params = _count(vit.ViT(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8,
+                                 stem="conv"), 32)
+  stem = params["stem"]
+  assert [stem[f"conv_{i}"]["kernel"].shape for i in range(3)] == [
+      (3, 3, 3, 4), (3, 3, 4, 8), (3, 3, 8, 16)]  # Stride 2 each: 32 -> 16 -> 8 -> 4.
+  assert params["embedding"]["kernel"].shape == (1, 1, 16, 16)
+  _, patch_params = _count(vit.ViT(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8), 32)
+  stem_count = sum(9 * i * o + o for i, o in ((3, 4), (4, 8), (8, 16))) + 16 * 16 + 16
+  patch_count = sum(x.size for x in jax.tree.leaves(patch_params))
+  assert count == patch_count - (8 * 8 * 3 * 16 + 16) + stem_count
+  model = vit.ViT(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8, stem="conv")
+  images = jnp.zeros((2, 32, 32, 3))
+  out = model.apply(model.init(jax.random.PRNGKey(0), images), images)
+  assert out.shape == (2, 16, 16)  # [b, (32 / 8) ** 2, width]
+
+
+def test_sincos_position_embedding_is_fixed_and_two_dimensional():
+  pos = vit.posemb_sincos_2d(3, 4, 8)  # [12, 8]: two frequencies, 1 and 1/10000.
+  row, col = 2, 3
+  expected = [np.sin(col), np.sin(col / 1e4), np.cos(col), np.cos(col / 1e4),
+              np.sin(row), np.sin(row / 1e4), np.cos(row), np.cos(row / 1e4)]
+  np.testing.assert_allclose(pos[row * 4 + col], expected, rtol=1e-6)
+  _, params = _count(vit.ViT(width=8, depth=1, mlp_dim=16, num_heads=2, patch_size=4,
+                             posemb="sincos2d"), 8)
+  assert "pos_embedding" not in params
+  with pytest.raises(ValueError, match="posemb must be one of"):
+    _count(vit.ViT(width=8, depth=1, mlp_dim=16, num_heads=2, patch_size=4, posemb="rope"), 8)
+  with pytest.raises(ValueError, match="stem must be one of"):
+    _count(vit.ViT(width=8, depth=1, mlp_dim=16, num_heads=2, patch_size=4, stem="big"), 8)
