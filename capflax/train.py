@@ -23,7 +23,7 @@ from capflax import (checkpoint, evaluation, hardware, preemption, run_files, ru
                      sharding)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError
-from capflax.models import pretrained
+from capflax.models import encoders
 from capflax.state import durations, make_spec
 from capflax.step import train_step
 
@@ -66,7 +66,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if restored is None:
     state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(config.seed))
     if config.model.encoder.init_from:  # Fresh runs only: a resumed run has its own weights.
-      state = state.replace(params=pretrained.load_encoder(config, state.params))
+      state = state.replace(params=encoders.load_encoder(config, state.params))
     meta = {"step": 0, "data": {"next_element": 0}, "seen": {"examples": 0, "tokens": 0},
             "elapsed_s": 0.0}
     writer.write_hparams(_hparams(config))

@@ -12,8 +12,13 @@ public BiT `.npz` files (`root_block/standardized_conv2d`, `block1/unit01/a/grou
 import functools
 from typing import Any
 
+import re
+
 import flax.linen as nn
 import jax.numpy as jnp
+
+from capflax.models import pretrained
+from capflax.models.encoder_spec import EncoderSpec
 
 # depth -> (units per stage, bottleneck units?), as published (He et al., 2016).
 DEPTHS = {
@@ -212,3 +217,32 @@ class BiT(nn.Module):
                      "conv2d", name="head")
       head(jnp.mean(x, axis=(1, 2), keepdims=True))  # [b, 1, 1, classes]
     return x.reshape(b, h * w_, c)  # [b, n, c]
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _bit_names(raw: dict) -> dict:
+  """big_transfer's `resnet/.../group_norm/{gamma,beta}` -> ours (`.../{scale,bias}`)."""
+  out = {}
+  for name, value in raw.items():
+    name = name.removeprefix("resnet/")
+    name = re.sub(r"/standardized_conv2d_\d+/", "/standardized_conv2d/", name)
+    out[re.sub(r"/gamma$", "/scale", re.sub(r"/beta$", "/bias", name))] = value
+  return out
+
+
+def read_bit(path: str, target) -> dict:
+  """A big_transfer BiT `.npz` (BiT-S / BiT-M)."""
+  return pretrained.fit(_bit_names(pretrained.read_arrays(path)), target, path, "bit",
+                        optional=("head/",))
+
+
+RESNET_SPEC = EncoderSpec(
+    build=lambda enc, model: ResNet(**parse_variant("resnet", enc.variant),
+                                    num_classes=enc.num_classes, dtype=jnp.dtype(model.dtype)),
+    fields=("variant", "num_classes"))
+BIT_SPEC = EncoderSpec(
+    build=lambda enc, model: BiT(**parse_variant("bit", enc.variant),
+                                 num_classes=enc.num_classes, dtype=jnp.dtype(model.dtype)),
+    fields=("variant", "num_classes"), read=read_bit, formats="big_transfer BiT .npz")
