@@ -23,7 +23,7 @@ STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def build(enc, model) -> vit.ViT:
-  return vit.ViT(**vit.parse_variant(enc.variant), class_token=True, dropout=enc.dropout,
+  return vit.ViT(**vit.sizes(enc), class_token=True, dropout=enc.dropout,
                  dtype=jnp.dtype(model.dtype), remat=model.remat, scan=model.scan,
                  activation="quick_gelu", norm_epsilon=1e-5, patch_bias=False, pre_norm=True)
 
@@ -39,5 +39,5 @@ def read(path: str, target) -> dict:
   return pretrained.fit(ckpt, target, path, "clip")
 
 
-SPEC = EncoderSpec(build=build, read=read, scan=True, fields=("variant", "dropout"),
+SPEC = EncoderSpec(build=build, read=read, scan=True, fields=vit.SIZE_FIELDS + ("dropout",),
                    mean=MEAN, std=STD, formats="Hugging Face CLIP .safetensors")

@@ -205,7 +205,10 @@ class BiT(nn.Module):
     w = 64 * self.width
     root = Wrapped(functools.partial(StdConv, w, (7, 7), (2, 2), padding=[(3, 3), (3, 3)],
                                      dtype=self.dtype), "standardized_conv2d", name="root_block")
-    x = nn.max_pool(root(images), (3, 3), (2, 2), padding=[(1, 1), (1, 1)])  # [b, h/4, w/4, w]
+    # BiT pads with zeros before the max pool (big_transfer's bit_jax and bit_pytorch), not
+    # with -inf: the root has no ReLU, so the border differs.
+    x = jnp.pad(root(images), ((0, 0), (1, 1), (1, 1), (0, 0)))  # [b, h/2 + 2, w/2 + 2, w]
+    x = nn.max_pool(x, (3, 3), (2, 2), padding="VALID")  # [b, h/4, w/4, w]
     for stage, units in enumerate(stages):
       x = Stage(w * 2**stage, units, 2 if stage > 0 else 1, self.dtype,
                 name=f"block{stage + 1}")(x)

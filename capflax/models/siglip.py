@@ -20,7 +20,7 @@ from capflax.models.encoder_spec import EncoderSpec
 
 
 def build(enc, model) -> vit.ViT:
-  return vit.ViT(**vit.parse_variant(enc.variant), dropout=enc.dropout,
+  return vit.ViT(**vit.sizes(enc), dropout=enc.dropout,
                  dtype=jnp.dtype(model.dtype), remat=model.remat, scan=model.scan)
 
 
@@ -40,5 +40,5 @@ def read(path: str, target) -> dict:
 
 
 SPEC = EncoderSpec(
-    build=build, read=read, scan=True, fields=("variant", "dropout"),
+    build=build, read=read, scan=True, fields=vit.SIZE_FIELDS + ("dropout",),
     formats="big_vision SigLIP / SigLIP 2 two-tower .npz, Hugging Face SigLIP .safetensors")

@@ -151,12 +151,18 @@ class Transformer(nn.Module):
     return nn.LayerNorm(self.norm_epsilon, dtype=self.dtype, name="encoder_norm")(x)
 
 
-def build(enc, model) -> ViT:
+SIZE_FIELDS = ("variant", "width", "depth", "mlp_dim", "num_heads", "patch_size")
+
+
+def sizes(enc) -> dict:
   """`enc.variant` ('B/16'), or with no variant the sizes in `enc` (width, depth, ...)."""
-  sizes = parse_variant(enc.variant) if enc.variant else dict(
+  return parse_variant(enc.variant) if enc.variant else dict(
       width=enc.width, depth=enc.depth, mlp_dim=enc.mlp_dim, num_heads=enc.num_heads,
       patch_size=enc.patch_size)
-  return ViT(**sizes, class_token=enc.class_token, num_classes=enc.num_classes,
+
+
+def build(enc, model) -> ViT:
+  return ViT(**sizes(enc), class_token=enc.class_token, num_classes=enc.num_classes,
              dropout=enc.dropout, dtype=jnp.dtype(model.dtype), remat=model.remat,
              scan=model.scan)
 
@@ -178,6 +184,5 @@ def read(path: str, target) -> dict:
 
 SPEC = EncoderSpec(
     build=build, read=read, scan=True,
-    fields=("variant", "width", "depth", "mlp_dim", "num_heads", "patch_size", "class_token",
-            "num_classes", "dropout"),
+    fields=SIZE_FIELDS + ("class_token", "num_classes", "dropout"),
     formats="vision_transformer (AugReg) or big_vision ViT .npz")
