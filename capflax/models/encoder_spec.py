@@ -17,7 +17,9 @@ SYMMETRIC = (0.5, 0.5, 0.5)
 @dataclasses.dataclass(frozen=True)
 class EncoderSpec:
   """An image encoder: its builder, the config fields it reads, its checkpoint reader
-  and the input its weights expect."""
+  and the input normalisation its weights expect. (Each checkpoint's resolution is in
+  `capflax.models.weights`; a learned position embedding is resampled to the configured
+  grid when they differ.)"""
   # (config.model.encoder, config.model) -> the module: images [b, h, w, 3] -> [b, n, c].
   build: Callable[[ml_collections.ConfigDict, ml_collections.ConfigDict], nn.Module]
   # Fields of config.model.encoder the builder reads, beyond name, init_from and frozen.
@@ -28,5 +30,4 @@ class EncoderSpec:
   # The weights' input: pixels in [0, 1], per channel (x - mean) / std (RGB).
   mean: tuple[float, float, float] = SYMMETRIC
   std: tuple[float, float, float] = SYMMETRIC
-  resolution: int = 224  # Pixels per side the configs' released weights were trained at.
   scan: bool = False  # Whether `model.scan` (one nn.scan over the blocks) applies.

@@ -1,5 +1,5 @@
 """The image encoder registry: name -> `EncoderSpec` (builder, config fields, checkpoint
-reader, input normalisation and resolution).
+reader, input normalisation).
 
 A new encoder is its module, which declares a `EncoderSpec`, plus one entry here; the
 captioner, the checkpoint loader and the config checks read only this table.
