@@ -19,8 +19,8 @@ from etils import epath
 from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
-from capflax import (checkpoint, evaluation, hardware, preemption, run_files, run_record,
-                     sharding)
+from capflax import (checkpoint, evaluation, feature_cache, hardware, preemption, run_files,
+                     run_record, sharding)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError
 from capflax.models import encoders
@@ -58,6 +58,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   mesh = sharding.make_mesh(config)
   _check_batch_sizes(config, mesh)
+  feature_cache.check(config)
   elements = epoch_size(config, splits["train"])
   length = durations(config, elements)
   spec = make_spec(config, len(vocab), mesh, length)
@@ -89,11 +90,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         micro_sharding=sharding.micro_batch_sharding(mesh)),
       in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
       out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
+  cached = config.data.get("cache_features", False)
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
-      augment=augment.Augment.from_config(config.data.augment))
+      augment=augment.Augment.from_config(config.data.augment), image_index=cached)
+  if cached:  # The frozen encoder's tokens of every train image, then batches of them.
+    store = feature_cache.features(config, workdir, splits["train"], spec.model,
+                                   {"params": state.params, "batch_stats": state.batch_stats},
+                                   mesh)
+    stream = ({"features": store[b["image_index"]], "tokens": b["tokens"]} for b in stream)
   batch = sharding.global_batch(next(stream), mesh)
   flops_per_example = run_record.training_flops_per_example(config, len(vocab))
   peak = hardware.peak_flops(t.peak_flops_per_device)

@@ -23,20 +23,32 @@ class Captioner(nn.Module):
     self.bridge = nn.Dense(self.decoder.width, dtype=self.decoder.dtype)
     self.bridge_norm = nn.LayerNorm(dtype=self.decoder.dtype)
 
-  def encode(self, images, train=False):
-    """uint8 images [b, h, w, 3] -> image tokens [b, n, decoder width]."""
+  def features(self, images, train=False):
+    """uint8 images [b, h, w, 3] -> the encoder's tokens [b, n, c]."""
     x = encoders.normalize(images, self.pixel_mean, self.pixel_std,
                            self.decoder.dtype)  # [b, h, w, 3]
     features = self.encoder(x, train=train and not self.freeze_encoder)  # [b, n, c]
     if self.freeze_encoder:  # No gradient reaches the encoder, so XLA drops its backward pass.
       features = jax.lax.stop_gradient(features)
-    return self.bridge_norm(self.bridge(features))
+    return features
+
+  def bridge_features(self, features):
+    """Encoder tokens [b, n, c] -> image tokens [b, n, decoder width]."""
+    return self.bridge_norm(self.bridge(features.astype(self.decoder.dtype)))
+
+  def encode(self, images, train=False):
+    """uint8 images [b, h, w, 3] -> image tokens [b, n, decoder width]."""
+    return self.bridge_features(self.features(images, train))
 
   def decode(self, memory, tokens, positions=None, train=False):
     return self.decoder(memory, tokens, positions, train=train)  # [b, l, vocab]
 
   def __call__(self, images, tokens, train=False):
     return self.decode(self.encode(images, train), tokens, train=train)
+
+  def from_features(self, features, tokens, train=False):
+    """The same logits from stored encoder tokens [b, n, c] (a frozen encoder's cache)."""
+    return self.decode(self.bridge_features(features), tokens, train=train)
 
 
 def build(config: ml_collections.ConfigDict, vocab_size: int, decode: bool = False) -> Captioner:
