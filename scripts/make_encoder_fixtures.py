@@ -33,7 +33,14 @@ import tempfile
 
 import numpy as np
 
+if "--help" in sys.argv or "-h" in sys.argv:
+  print(__doc__)
+  sys.exit(0)
 OUT = sys.argv[1] if len(sys.argv) > 1 else "tests/models/fixtures/encoders"
+if missing := [k for k in ("BIG_VISION", "VISION_TRANSFORMER", "BIG_TRANSFER")
+               if not os.path.isdir(os.environ.get(k, ""))]:
+  sys.exit(f"make_encoder_fixtures.py: set {', '.join(missing)} to the source checkouts "
+           "(see --help).")
 REPOS = {k: os.environ[k] for k in ("BIG_VISION", "VISION_TRANSFORMER", "BIG_TRANSFER")}
 for path in REPOS.values():
   sys.path.insert(0, path)

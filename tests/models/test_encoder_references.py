@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from capflax.models import encoders
+from capflax.models import captioner, clip, encoders
 from configs import demo
 from tests.models import bit_weights
 
@@ -96,3 +96,17 @@ def test_bit_tokens_match_big_transfer(tmp_path):
   tokens = _run(config, module, _bit_npz(tmp_path), io["pixels"])
   np.testing.assert_allclose(tokens, io["tokens"], atol=1e-5, rtol=1e-5)
 
+
+
+def test_the_captioner_feeds_each_encoder_its_own_normalisation():
+  """CLIP's processor output reaches the CLIP tower through the captioner's uint8 input."""
+  io = _io("clip")
+  config, _ = _encoder("clip", **TINY)
+  model = captioner.build(config, vocab_size=7)
+  assert (model.pixel_mean, model.pixel_std) == (clip.MEAN, clip.STD)
+  variables = model.init(jax.random.PRNGKey(0), io["images"][:1], jnp.zeros((1, 3), jnp.int32))
+  params = encoders.read_checkpoint(os.path.join(FIXTURES, "clip.safetensors"), "clip",
+                                    variables["params"]["encoder"])
+  variables = {"params": {**variables["params"], "encoder": params}}
+  tokens = model.apply(variables, io["images"], method=type(model).features)
+  np.testing.assert_allclose(tokens, io["tokens"], atol=1e-5, rtol=1e-5)
