@@ -194,9 +194,9 @@ def hf_vision_names(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
       value = value.reshape(1, 1, -1)
     elif name.endswith(".weight") and value.ndim == 2:  # A torch Linear: [out, in].
       value = value.T
-    kind = name.rsplit(".", 1)[-1] if "." in name else ""
-    base = name[:-len(kind) - 1] if kind else name
-    is_norm = "LayerNorm" in base or "norm" in base.rsplit("/", 1)[-1]
-    leaf = {"weight": "scale" if is_norm else "kernel", "bias": "bias"}.get(kind)
-    out[f"{base}/{leaf}" if leaf else name] = value
+    module, _, kind = name.rpartition(".")  # 'weight' / 'bias' of a torch module, if any.
+    if module:
+      norm = module.endswith(("LayerNorm_0", "LayerNorm_1", "pre_norm", "encoder_norm"))
+      name = f"{module}/{dict(weight='scale' if norm else 'kernel').get(kind, kind)}"
+    out[name] = value
   return out
