@@ -21,11 +21,15 @@ def train_step(state: TrainState, batch: dict, *, model, tx, accum_steps: int = 
   """
   dropout_rng = jax.random.fold_in(state.rng, state.step)
 
+  # A batch holds uint8 images, or a frozen encoder's stored tokens (data.cache_features).
+  cached = "features" in batch
+
   def sums(params, batch_stats, micro, rng):
     logits, updated = model.apply(
-        {"params": params, "batch_stats": batch_stats}, micro["image"],
-        micro["tokens"][:, :-1], train=True, rngs={"dropout": rng},
-        mutable=["batch_stats"])  # [b, l, vocab]
+        {"params": params, "batch_stats": batch_stats},
+        micro["features"] if cached else micro["image"], micro["tokens"][:, :-1], train=True,
+        rngs={"dropout": rng}, mutable=["batch_stats"],
+        method=type(model).from_features if cached else None)  # [b, l, vocab]
     total, count = losses.token_cross_entropy(logits, micro["tokens"][:, 1:], label_smoothing)
     return total, (count, updated.get("batch_stats", {}))
 

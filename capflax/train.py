@@ -19,11 +19,11 @@ from etils import epath
 from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
-from capflax import (checkpoint, curve, evaluation, gallery, hardware, preemption, run_files,
-                     run_record, sharding)
+from capflax import (checkpoint, curve, evaluation, feature_cache, gallery, hardware, preemption,
+                     run_files, run_record, sharding)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError
-from capflax.models import pretrained
+from capflax.models import encoders
 from capflax.state import durations, make_spec
 from capflax.step import train_step
 
@@ -61,6 +61,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   mesh = sharding.make_mesh(config)
   _check_batch_sizes(config, mesh)
+  feature_cache.check(config)
   elements = epoch_size(config, splits["train"])
   flops_per_example = run_record.training_flops_per_example(config, len(vocab))  # Compiles.
   length = durations(config, elements, flops_per_example)
@@ -75,7 +76,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if restored is None:
     state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(config.seed))
     if config.model.encoder.init_from:  # Fresh runs only: a resumed run has its own weights.
-      state = state.replace(params=pretrained.load_encoder(config, state.params))
+      state = state.replace(params=encoders.load_encoder(config, state.params))
     meta = {"step": 0, "data": {"next_element": 0}, "seen": {"examples": 0, "tokens": 0},
             "elapsed_s": 0.0}
     writer.write_hparams(_hparams(config))
@@ -99,11 +100,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
       out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
   phases.mark("compile")  # Initialising the state compiles it.
+  cached = config.data.get("cache_features", False)
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
-      augment=augment.Augment.from_config(config.data.augment))
+      augment=augment.Augment.from_config(config.data.augment), image_index=cached)
+  if cached:  # The frozen encoder's tokens of every train image, then batches of them.
+    store = feature_cache.features(config, workdir, splits["train"], spec.model,
+                                   {"params": state.params, "batch_stats": state.batch_stats},
+                                   mesh)
+    stream = ({"features": store[b["image_index"]], "tokens": b["tokens"]} for b in stream)
   batch = sharding.global_batch(next(stream), mesh)
   phases.mark("data")
   peak = hardware.peak_flops(t.peak_flops_per_device)

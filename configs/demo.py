@@ -32,6 +32,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # exported once to data.dir ('': WORKDIR/tfds_export) for the index-addressed pipeline.
   c.data.tfds_data_dir = ""
   c.data.on_bad_example = "error"  # 'error': list every problem and stop; 'skip': log, go on.
+  # With model.encoder.frozen and no augmentation: run the encoder once per train image and
+  # train the decoder from the stored tokens (WORKDIR/features/, per host).
+  c.data.cache_features = False
   # Train-time augmentation, a function of (seed, example index); off by default. Captions
   # naming left or right are never flipped.
   c.data.augment = ml_collections.ConfigDict(dict(

@@ -49,7 +49,9 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "sharding (configs/base.py's model at a small batch: the sharded train step "
                   "on 1 and on 8 forced CPU devices as (fsdp 8) and (data 2, fsdp 4); step "
                   "times and the 8-device overhead ratios, all on CPUs; on an accelerator also "
-                  "its 1-device step, FLOP/s and MFU where its peak is known).")
+                  "its 1-device step, FLOP/s and MFU where its peak is known), "
+                  "feature_cache (a frozen ViT-B/16's train step from stored encoder tokens "
+                  "over the step from images: data.cache_features).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
 flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes, or '1' for one device; "
                     "time only that mesh (the sharding measurement runs itself this way with 8 "
@@ -127,6 +129,38 @@ def step_figures(config, repeats):
   return {"encoder": config.model.encoder.variant or f"vit-w{config.model.encoder.width}",
           "batch": b, "step_s": seconds, "flops_per_example": flops / b,
           "examples_per_s": b / seconds, "peak_flops_per_s": peak, "mfu": flops / seconds / peak}
+
+
+@measurement
+def feature_cache(config, repeats):
+  """A frozen ViT-B/16 (configs/base.py's model, 224 px, float32, batch 8): the train step
+  from stored encoder tokens (data.cache_features) against the step from images, timed
+  alternately. `cached_speedup` is their ratio."""
+  del config
+  from configs import base  # pylint: disable=g-import-not-at-top
+  config = base.get_config()
+  config.model.dtype = "float32"
+  config.model.encoder.frozen = True
+  mesh = sharding_lib.make_mesh()
+  vocab_size, b, s = 2000, 8, config.data.image_size
+  model = captioner.build(config, vocab_size)
+  tx = optim.make(config, config.train.num_steps, config.optim.warmup_steps)
+  train_state = jax.jit(functools.partial(state.init_state, config, model, tx))(
+      jax.random.PRNGKey(0))
+  tokens = np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)
+  images = np.random.randint(0, 256, (b, s, s, 3), np.uint8)
+  variables = {"params": train_state.params, "batch_stats": train_state.batch_stats}
+  features = jax.jit(functools.partial(model.apply, method=type(model).features))(variables,
+                                                                                   images)
+  from_images = sharding_lib.global_batch({"image": images, "tokens": tokens}, mesh)
+  from_features = sharding_lib.global_batch({"features": np.asarray(features),
+                                             "tokens": tokens}, mesh)
+  step_fn = jax.jit(functools.partial(step.train_step, model=model, tx=tx))
+  uncached_s, cached_s = _time_alternately(step_fn, (train_state, from_images), step_fn,
+                                           (train_state, from_features), repeats)
+  return {"encoder": "vit-B/16 frozen", "batch": b, "image_size": s, "uncached_step_s": uncached_s,
+          "cached_step_s": cached_s, "cached_speedup": uncached_s / cached_s,
+          "stored_mb_per_image": features[0].nbytes / 1e6}
 
 
 @measurement

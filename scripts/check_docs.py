@@ -99,7 +99,11 @@ class _Source:
 
   def __init__(self, path: str):
     with open(path, encoding="utf-8") as f:
-      self.tree = ast.parse(f.read(), path)
+      try:
+        self.tree = ast.parse(f.read(), path)
+      except SyntaxError as e:
+        raise UnreadableFlag(f"{os.path.relpath(path, REPO)}:{e.lineno}: not Python "
+                             f"({e.msg}); its flags cannot be read") from None
     self.path = path
     self.functions = {n.name: n for n in self.tree.body if isinstance(n, ast.FunctionDef)}
     self.constants = {t.id: n.value for n in self.tree.body if isinstance(n, ast.Assign)

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from capflax import optim, state as state_lib, step as step_lib
-from capflax.models import captioner
+from capflax.models import captioner, encoders
 from configs import demo
 
 
@@ -55,7 +55,7 @@ def test_frozen_encoder_gradient_is_not_computed():
     config = _config(frozen=frozen)
     state, batch, step = _setup(config)
     flops[frozen] = step.lower(state, batch).compile().cost_analysis()["flops"]
-  encoder = captioner.build_encoder(config)
+  encoder = encoders.build_encoder(config)
   images = jnp.zeros(batch["image"].shape, jnp.float32)
   forward = jax.jit(lambda p, x: encoder.apply({"params": p}, x)).lower(
       state.params["encoder"], images).compile().cost_analysis()["flops"]

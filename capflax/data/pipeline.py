@@ -71,8 +71,12 @@ def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: i
 def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_size: int,
                   max_len: int, global_batch: int, seed: int, start_element: int = 0,
                   captions_per_image: str = "all", host: HostSlice = HostSlice(),
-                  augment: augment_lib.Augment = augment_lib.Augment()):
+                  augment: augment_lib.Augment = augment_lib.Augment(),
+                  image_index: bool = False):
   """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
+
+  image_index: give each example's index into `records` ('image_index': [b] int64) instead
+  of its image, for a train step that reads stored encoder tokens.
 
   captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
   walks every image once per epoch with one of its captions drawn at random.
@@ -101,6 +105,8 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
       pick = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), g]),
                                          maxval=counts[unit], dtype=tf.int64)
       pair = first[unit] + pick
+    if image_index:
+      return {"image_index": pair_image[pair], "tokens": tokens[pair]}
     path = paths[pair_image[pair]]
     if not augment.active:
       return {"image": _load_image(path, image_size), "tokens": tokens[pair]}

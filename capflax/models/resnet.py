@@ -12,8 +12,13 @@ public BiT `.npz` files (`root_block/standardized_conv2d`, `block1/unit01/a/grou
 import functools
 from typing import Any
 
+import re
+
 import flax.linen as nn
 import jax.numpy as jnp
+
+from capflax.models import pretrained
+from capflax.models.encoder_spec import EncoderSpec
 
 # depth -> (units per stage, bottleneck units?), as published (He et al., 2016).
 DEPTHS = {
@@ -200,7 +205,10 @@ class BiT(nn.Module):
     w = 64 * self.width
     root = Wrapped(functools.partial(StdConv, w, (7, 7), (2, 2), padding=[(3, 3), (3, 3)],
                                      dtype=self.dtype), "standardized_conv2d", name="root_block")
-    x = nn.max_pool(root(images), (3, 3), (2, 2), padding=[(1, 1), (1, 1)])  # [b, h/4, w/4, w]
+    # BiT pads with zeros before the max pool (big_transfer's bit_jax and bit_pytorch), not
+    # with -inf: the root has no ReLU, so the border differs.
+    x = jnp.pad(root(images), ((0, 0), (1, 1), (1, 1), (0, 0)))  # [b, h/2 + 2, w/2 + 2, w]
+    x = nn.max_pool(x, (3, 3), (2, 2), padding="VALID")  # [b, h/4, w/4, w]
     for stage, units in enumerate(stages):
       x = Stage(w * 2**stage, units, 2 if stage > 0 else 1, self.dtype,
                 name=f"block{stage + 1}")(x)
@@ -212,3 +220,32 @@ class BiT(nn.Module):
                      "conv2d", name="head")
       head(jnp.mean(x, axis=(1, 2), keepdims=True))  # [b, 1, 1, classes]
     return x.reshape(b, h * w_, c)  # [b, n, c]
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _bit_names(raw: dict) -> dict:
+  """big_transfer's `resnet/.../group_norm/{gamma,beta}` -> ours (`.../{scale,bias}`)."""
+  out = {}
+  for name, value in raw.items():
+    name = name.removeprefix("resnet/")
+    name = re.sub(r"/standardized_conv2d_\d+/", "/standardized_conv2d/", name)
+    out[re.sub(r"/gamma$", "/scale", re.sub(r"/beta$", "/bias", name))] = value
+  return out
+
+
+def read_bit(path: str, target) -> dict:
+  """A big_transfer BiT `.npz` (BiT-S / BiT-M)."""
+  return pretrained.fit(_bit_names(pretrained.read_arrays(path)), target, path, "bit",
+                        optional=("head/",))
+
+
+RESNET_SPEC = EncoderSpec(
+    build=lambda enc, model: ResNet(**parse_variant("resnet", enc.variant),
+                                    num_classes=enc.num_classes, dtype=jnp.dtype(model.dtype)),
+    fields=("variant", "num_classes"))
+BIT_SPEC = EncoderSpec(
+    build=lambda enc, model: BiT(**parse_variant("bit", enc.variant),
+                                 num_classes=enc.num_classes, dtype=jnp.dtype(model.dtype)),
+    fields=("variant", "num_classes"), read=read_bit, formats="big_transfer BiT .npz")

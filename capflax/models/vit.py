@@ -4,7 +4,9 @@ Names follow big_vision's `models/vit.py` (`embedding`, `pos_embedding`, `cls`,
 `Transformer/encoderblock_{i}/{LayerNorm_0, MultiHeadDotProductAttention_0, LayerNorm_1,
 MlpBlock_0}`, `Transformer/encoder_norm`, `head`) so public checkpoints map onto it.
 Every patch token goes to the decoder; the class token and head exist only so that
-checkpoints carrying them load.
+checkpoints carrying them load. The same module is the SigLIP image tower (no class
+token; its MAP head is not needed for captioning) and, with `pre_norm`, QuickGELU and
+LayerNorm epsilon 1e-5, OpenAI CLIP's (see `capflax.models.clip`).
 """
 
 from typing import Any
@@ -13,7 +15,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from capflax.models import pretrained
 from capflax.models.attention import Attention
+from capflax.models.encoder_spec import EncoderSpec
 
 # name -> (width, depth, mlp_dim, heads), as published (Dosovitskiy et al.; Steiner et al.).
 SIZES = {
@@ -21,6 +25,14 @@ SIZES = {
     "S": (384, 12, 1536, 6),
     "B": (768, 12, 3072, 12),
     "L": (1024, 24, 4096, 16),
+    # SigLIP's shape-optimised sizes (Alabdulmohsin et al., 2023), as in big_vision.
+    "So400m": (1152, 27, 4304, 16),
+    "g-opt": (1536, 40, 6144, 16),
+}
+
+ACTIVATIONS = {
+    "gelu": nn.gelu,  # tanh approximation: big_vision, vision_transformer, SigLIP.
+    "quick_gelu": lambda x: x * nn.sigmoid(1.702 * x),  # OpenAI CLIP.
 }
 
 
@@ -74,13 +86,14 @@ class MlpBlock(nn.Module):
   mlp_dim: int
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  activation: str = "gelu"
 
   @nn.compact
   def __call__(self, x, deterministic=True):
     width = x.shape[-1]
     init = dict(kernel_init=nn.initializers.xavier_uniform(),
                 bias_init=nn.initializers.normal(stddev=1e-6), dtype=self.dtype)
-    x = nn.gelu(nn.Dense(self.mlp_dim, **init)(x))  # [b, n, mlp]
+    x = ACTIVATIONS[self.activation](nn.Dense(self.mlp_dim, **init)(x))  # [b, n, mlp]
     x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
     return nn.Dense(width, **init)(x)  # [b, n, d]
 
@@ -90,21 +103,23 @@ class EncoderBlock(nn.Module):
   num_heads: int
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  activation: str = "gelu"
+  norm_epsilon: float = 1e-6
   scanned: bool = False  # Return (x, None), the (carry, output) pair nn.scan expects.
 
   @nn.compact
   def __call__(self, x, deterministic=True):
-    y = nn.LayerNorm(dtype=self.dtype)(x)
+    y = nn.LayerNorm(self.norm_epsilon, dtype=self.dtype)(x)
     y = Attention(self.num_heads, dtype=self.dtype, name="MultiHeadDotProductAttention_0")(y)
     x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
-    y = nn.LayerNorm(dtype=self.dtype)(x)
-    y = MlpBlock(self.mlp_dim, self.dropout, self.dtype)(y, deterministic)
+    y = nn.LayerNorm(self.norm_epsilon, dtype=self.dtype)(x)
+    y = MlpBlock(self.mlp_dim, self.dropout, self.dtype, self.activation)(y, deterministic)
     x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
     return (x, None) if self.scanned else x
 
 
 class ViT(nn.Module):
-  """Image [b, h, w, 3] in [-1, 1] -> patch tokens [b, (h/p)*(w/p), width]."""
+  """Normalised image [b, h, w, 3] -> patch tokens [b, (h/p)*(w/p), width]."""
   width: int
   depth: int
   mlp_dim: int
@@ -118,6 +133,10 @@ class ViT(nn.Module):
   scan: bool = False  # One stacked block under `Transformer/encoderblock`, compiled once.
   stem: str = "patch"  # 'patch': one p x p convolution; 'conv': ConvStem, then a 1x1 one.
   posemb: str = "learned"  # 'learned' (checkpoints carry it) | 'sincos2d' (fixed)
+  activation: str = "gelu"  # A key of ACTIVATIONS.
+  norm_epsilon: float = 1e-6  # Of every LayerNorm: flax's 1e-6; 1e-5 for CLIP.
+  patch_bias: bool = True  # CLIP's patch embedding has no bias.
+  pre_norm: bool = False  # CLIP: LayerNorm `pre_norm` on the embedded tokens.
 
   @nn.compact
   def __call__(self, images, train=False):
@@ -129,8 +148,8 @@ class ViT(nn.Module):
       x = images
     else:
       raise ValueError(f"model.encoder.stem must be one of {STEMS}, got {self.stem!r}.")
-    x = nn.Conv(self.width, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
-                name="embedding")(x)  # [b, h/p, w/p, d]
+    x = nn.Conv(self.width, (p, p), strides=(p, p), padding="VALID", use_bias=self.patch_bias,
+                dtype=self.dtype, name="embedding")(x)  # [b, h/p, w/p, d]
     b, gh, gw, d = x.shape
     x = x.reshape(b, gh * gw, d)  # [b, n, d]
     if self.posemb == "sincos2d":
@@ -148,9 +167,12 @@ class ViT(nn.Module):
       pos = self.param("pos_embedding", nn.initializers.normal(stddev=1 / np.sqrt(d)),
                        (1, x.shape[1], d))
     x = x + pos.astype(self.dtype)
+    if self.pre_norm:
+      x = nn.LayerNorm(self.norm_epsilon, dtype=self.dtype, name="pre_norm")(x)
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
     x = Transformer(self.depth, self.mlp_dim, self.num_heads, self.dropout, self.dtype,
-                    self.remat, self.scan, name="Transformer")(x, train)
+                    self.remat, self.scan, self.activation, self.norm_epsilon,
+                    name="Transformer")(x, train)
     if self.num_classes:
       nn.Dense(self.num_classes, name="head", kernel_init=nn.initializers.zeros)(x[:, 0])
     return x[:, 1:] if self.class_token else x  # [b, n, d]
@@ -164,6 +186,8 @@ class Transformer(nn.Module):
   dtype: Any = jnp.float32
   remat: bool = False
   scan: bool = False
+  activation: str = "gelu"
+  norm_epsilon: float = 1e-6
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -172,10 +196,47 @@ class Transformer(nn.Module):
     if self.scan:  # Parameters [depth, ...]: names differ from the unscanned checkpoints'.
       stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True,
                       "dropout": True}, in_axes=nn.broadcast, length=self.depth)
-      x, _ = stack(self.mlp_dim, self.num_heads, self.dropout, self.dtype, scanned=True,
-                   name="encoderblock")(x, not train)
-      return nn.LayerNorm(dtype=self.dtype, name="encoder_norm")(x)
-    for i in range(self.depth):
-      x = block(self.mlp_dim, self.num_heads, self.dropout, self.dtype,
-                name=f"encoderblock_{i}")(x, not train)
-    return nn.LayerNorm(dtype=self.dtype, name="encoder_norm")(x)
+      x, _ = stack(self.mlp_dim, self.num_heads, self.dropout, self.dtype, self.activation,
+                   self.norm_epsilon, scanned=True, name="encoderblock")(x, not train)
+    else:
+      for i in range(self.depth):
+        x = block(self.mlp_dim, self.num_heads, self.dropout, self.dtype, self.activation,
+                  self.norm_epsilon, name=f"encoderblock_{i}")(x, not train)
+    return nn.LayerNorm(self.norm_epsilon, dtype=self.dtype, name="encoder_norm")(x)
+
+
+SIZE_FIELDS = ("variant", "width", "depth", "mlp_dim", "num_heads", "patch_size")
+
+
+def sizes(enc) -> dict:
+  """`enc.variant` ('B/16'), or with no variant the sizes in `enc` (width, depth, ...)."""
+  return parse_variant(enc.variant) if enc.variant else dict(
+      width=enc.width, depth=enc.depth, mlp_dim=enc.mlp_dim, num_heads=enc.num_heads,
+      patch_size=enc.patch_size)
+
+
+def build(enc, model) -> ViT:
+  return ViT(**sizes(enc), class_token=enc.class_token, num_classes=enc.num_classes,
+             dropout=enc.dropout, dtype=jnp.dtype(model.dtype), remat=model.remat,
+             scan=model.scan, stem=enc.get("stem", "patch"), posemb=enc.get("posemb", "learned"))
+
+
+# The original vision_transformer release's names -> big_vision's (ours).
+_RENAMES = (
+    (r"^Transformer/posembed_input/pos_embedding$", "pos_embedding"),
+    (r"/MultiHeadDotProductAttention_1/", "/MultiHeadDotProductAttention_0/"),
+    (r"/LayerNorm_2/", "/LayerNorm_1/"),
+    (r"/MlpBlock_3/", "/MlpBlock_0/"),
+)
+
+
+def read(path: str, target) -> dict:
+  """A vision_transformer (AugReg and the original release) or big_vision ViT `.npz`."""
+  ckpt = pretrained.rename(pretrained.read_arrays(path), _RENAMES)
+  return pretrained.fit(ckpt, target, path, "vit", optional=("cls", "head/", "pre_logits/"))
+
+
+SPEC = EncoderSpec(
+    build=build, read=read, scan=True,
+    fields=SIZE_FIELDS + ("class_token", "num_classes", "dropout", "stem", "posemb"),
+    formats="vision_transformer (AugReg) or big_vision ViT .npz")

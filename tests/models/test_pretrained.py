@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from capflax import inference, train
-from capflax.models import pretrained, resnet, vit
+from capflax.models import encoders, pretrained, resnet, vit
 from configs import demo
 from tests.conftest import REPO
 
@@ -59,7 +59,7 @@ def test_vision_transformer_npz_loads_onto_our_names(tmp_path):
 
   ours = vit.ViT(**TINY_VIT)  # No class token, no head.
   target = jax.eval_shape(ours.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))["params"]
-  loaded = pretrained.read_npz(str(tmp_path / "vit.npz"), "vit", target)
+  loaded = encoders.read_checkpoint(str(tmp_path / "vit.npz"), "vit", target)
   expected = {k: v for k, v in flat.items() if not re.match(r"cls|head/", k)}
   expected["pos_embedding"] = flat["pos_embedding"][:, 1:]  # The class token's row goes.
   got = {"/".join(k): v for k, v in flax.traverse_util.flatten_dict(loaded).items()}
@@ -76,7 +76,7 @@ def test_big_vision_npz_loads_and_every_array_reaches_the_output(tmp_path):
   flat = _init(model, 16)
   np.savez(tmp_path / "bv.npz", **flat)
   target = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))["params"]
-  loaded = pretrained.read_npz(str(tmp_path / "bv.npz"), "vit", target)
+  loaded = encoders.read_checkpoint(str(tmp_path / "bv.npz"), "vit", target)
   images = _images(16)
   out = model.apply({"params": loaded}, images)
   np.testing.assert_array_equal(out, _apply(model, flat, images))
@@ -84,7 +84,7 @@ def test_big_vision_npz_loads_and_every_array_reaches_the_output(tmp_path):
                "embedding/kernel"):
     changed = dict(flat, **{name: flat[name] * np.linspace(0.5, 1.5, flat[name].shape[-1])})
     np.savez(tmp_path / "changed.npz", **changed)
-    other = pretrained.read_npz(str(tmp_path / "changed.npz"), "vit", target)
+    other = encoders.read_checkpoint(str(tmp_path / "changed.npz"), "vit", target)
     assert not np.allclose(model.apply({"params": other}, images), out), name
 
 
@@ -104,7 +104,7 @@ def test_bit_npz_loads_onto_our_names(tmp_path):
 
   ours = resnet.BiT(26, 1)  # No head.
   target = jax.eval_shape(ours.init, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))["params"]
-  loaded = pretrained.read_npz(str(tmp_path / "bit.npz"), "bit", target)
+  loaded = encoders.read_checkpoint(str(tmp_path / "bit.npz"), "bit", target)
   expected = {k: v for k, v in flat.items() if not k.startswith("head/")}
   got = {"/".join(k): v for k, v in flax.traverse_util.flatten_dict(loaded).items()}
   assert sorted(got) == sorted(expected)
@@ -114,7 +114,7 @@ def test_bit_npz_loads_onto_our_names(tmp_path):
   name = "block4/unit02/b/standardized_conv2d/kernel"
   on_disk[f"resnet/{name}"] = on_disk[f"resnet/{name}"][::-1]
   np.savez(tmp_path / "changed.npz", **on_disk)
-  other = pretrained.read_npz(str(tmp_path / "changed.npz"), "bit", target)
+  other = encoders.read_checkpoint(str(tmp_path / "changed.npz"), "bit", target)
   assert not np.allclose(ours.apply({"params": other}, images), out)
 
 
@@ -127,7 +127,7 @@ def test_missing_unexpected_and_misshapen_names_fail_together(tmp_path):
   np.savez(tmp_path / "bad.npz", **flat)
   target = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))["params"]
   with pytest.raises(ValueError) as e:
-    pretrained.read_npz(str(tmp_path / "bad.npz"), "vit", target)
+    encoders.read_checkpoint(str(tmp_path / "bad.npz"), "vit", target)
   message = str(e.value)
   assert "3 problems" in message
   assert "missing Transformer/encoder_norm/scale (8,)" in message
@@ -139,7 +139,7 @@ def test_missing_unexpected_and_misshapen_names_fail_together(tmp_path):
 def test_loading_never_unpickles(tmp_path):
   np.savez(tmp_path / "pickled.npz", cls=np.array([{"a": 1}], dtype=object))
   with pytest.raises(ValueError, match="pickled.npz"):
-    pretrained.read_npz(str(tmp_path / "pickled.npz"), "vit", {"cls": np.zeros((1, 1, 8))})
+    encoders.read_checkpoint(str(tmp_path / "pickled.npz"), "vit", {"cls": np.zeros((1, 1, 8))})
 
 
 def test_resampling_keeps_a_linear_ramp_linear_and_the_class_row():
@@ -148,7 +148,7 @@ def test_resampling_keeps_a_linear_ramp_linear_and_the_class_row():
   ramp = np.stack([2.0 * i - j, 0.5 * j + 1.0], -1).reshape(1, old * old, d)  # [1, 9, 2]
   cls = np.full((1, 1, d), 9.0)
   out = pretrained.resample_posemb(np.concatenate([cls, ramp], 1), (1, 1 + new * new, d),
-                                   ckpt_cls=True, model_cls=True)
+                                   model_cls=True)
   # The same ramp on the new grid, which spans the old one corner to corner.
   s = (old - 1) / (new - 1)
   i, j = np.meshgrid(np.arange(new) * s, np.arange(new) * s, indexing="ij")
@@ -156,13 +156,13 @@ def test_resampling_keeps_a_linear_ramp_linear_and_the_class_row():
   np.testing.assert_array_equal(out[:, :1], cls)
   np.testing.assert_allclose(out[:, 1:], want, atol=1e-12)
   dropped = pretrained.resample_posemb(np.concatenate([cls, ramp], 1), (1, new * new, d),
-                                       ckpt_cls=True, model_cls=False)
+                                       model_cls=False)
   np.testing.assert_allclose(dropped, want, atol=1e-12)
 
 
 def test_resnet_v15_has_no_public_format(tmp_path):
   with pytest.raises(ValueError, match="'resnet'"):
-    pretrained.read_npz(str(tmp_path / "x.npz"), "resnet", {})
+    encoders.read_checkpoint(str(tmp_path / "x.npz"), "resnet", {})
 
 
 def test_training_starts_from_the_checkpoint_and_a_frozen_encoder_keeps_it(tmp_path):
@@ -189,7 +189,7 @@ def test_a_checkpoint_loads_into_a_scanned_vit(tmp_path):
   np.savez(tmp_path / "vit.npz", **{_vision_transformer_name(k): v for k, v in flat.items()})
   scan = vit.ViT(**TINY_VIT, scan=True)
   target = jax.eval_shape(scan.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))["params"]
-  loaded = pretrained.read_npz(str(tmp_path / "vit.npz"), "vit", target)
+  loaded = encoders.read_checkpoint(str(tmp_path / "vit.npz"), "vit", target)
   stacked = loaded["Transformer"]["encoderblock"]["MlpBlock_0"]["Dense_1"]["bias"]  # [2, 8]
   np.testing.assert_array_equal(stacked[1],
                                 flat["Transformer/encoderblock_1/MlpBlock_0/Dense_1/bias"])
@@ -213,7 +213,7 @@ def test_position_embedding_is_resampled_to_the_model_grid(tmp_path):
   np.savez(tmp_path / "vit.npz", **{_vision_transformer_name(k): v for k, v in ckpt.items()})
   model = vit.ViT(**TINY_VIT)  # A 4x4 grid at 16 px, no class token.
   target = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))["params"]
-  got = pretrained.read_npz(str(tmp_path / "vit.npz"), "vit", target)["pos_embedding"]
+  got = encoders.read_checkpoint(str(tmp_path / "vit.npz"), "vit", target)["pos_embedding"]
   old, new = ckpt["pos_embedding"][0, 1:].reshape(2, 2, 8), got.reshape(4, 4, 8)
   for (i, j), (k, m) in {(0, 0): (0, 0), (0, 1): (0, 3), (1, 0): (3, 0), (1, 1): (3, 3)}.items():
     np.testing.assert_allclose(new[k, m], old[i, j], rtol=1e-6)  # Corners stay corners.
