@@ -5,12 +5,14 @@ The weights come from the decoder's `CrossAttention` modules, sown into the
 same attention as the cached decode did, word by word.
 """
 
+import re
+
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 from PIL import Image, ImageDraw
 
-from capflax.data.tokenizer import BOS_ID
+from capflax.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 PANEL = 160  # Pixels per side of each word's panel.
 
@@ -21,10 +23,29 @@ def cross_attention(model, variables, images, tokens):
   inputs = jnp.concatenate([jnp.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], 1)  # [b, T]
   _, state = model.apply(variables, images, inputs, mutable=["intermediates"])
   flat = traverse_util.flatten_dict(state["intermediates"])
-  layers = sorted(k for k in flat if "CrossAttention" in k)
+  layers = sorted((k for k in flat if "CrossAttention" in k), key=_natural)
   if not layers:
     raise ValueError("the decoder sows no CrossAttention weights.")
   return flat[layers[-1]][0].mean(axis=1)  # [b, h, T, n] -> [b, T, n]
+
+
+def _natural(path: tuple) -> tuple:
+  """Sort key: numbers by value, so 'decoderblock_10' comes after 'decoderblock_9'."""
+  return tuple(tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(part)))
+               for part in path)
+
+
+def written_words(vocab: Vocabulary, tokens) -> list[str]:
+  """The tokens [T] the decoder wrote, as words: up to its EOS ('<eos>' kept, one panel
+  like the words) or, for a caption that reached max_len without one, all T."""
+  words = []
+  for t in map(int, tokens):
+    if t == PAD_ID:
+      break
+    words.append(vocab.itos[t])
+    if t == EOS_ID:
+      break
+  return words
 
 
 def _heat(values: np.ndarray) -> np.ndarray:

@@ -19,15 +19,17 @@ import tensorflow as tf
 from absl import app, flags
 from PIL import Image
 
-from capflax import attention_maps, evaluation, inference, sharding
+from capflax import attention_maps, cli, evaluation, inference, sharding
 from capflax.models import captioner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A capflax workdir (config.json, vocab.json, checkpoints/).")
 flags.DEFINE_bool("json", False, "Print one JSON list of {path, captions} instead of lines.")
-flags.DEFINE_integer("num_return", 1, "Captions per image (beam search or sampling).")
-flags.DEFINE_integer("batch_size", 16, "Images per decoding call.")
-flags.DEFINE_integer("max_pixels", 89_478_485, "Larger images are refused (PIL's bomb limit).")
+flags.DEFINE_integer("num_return", 1, "Captions per image (beam search or sampling).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", 16, "Images per decoding call.", lower_bound=1)
+flags.DEFINE_integer("max_pixels", 89_478_485, "Larger images are refused (PIL's bomb limit).",
+                     lower_bound=1)
 flags.DEFINE_string("attention_dir", None, "Write one PNG per image: each word's "
                     "cross-attention over the photo.")
 flags.DEFINE_integer("seed", 0, "Sampling seed.")
@@ -38,16 +40,35 @@ flags.mark_flags_as_required(["workdir"])
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def image_paths(args: list[str]) -> list[str]:
-  """Files as given; folders expanded to their image files, sorted."""
-  out = []
+def image_paths(args: list[str]) -> tuple[list[str], list[str]]:
+  """(files as given and folders expanded to their image files, sorted; one-line errors
+  for folders holding none)."""
+  out, errors = [], []
   for arg in args:
     if os.path.isdir(arg):
-      out.extend(os.path.join(arg, f) for f in sorted(os.listdir(arg))
-                 if f.lower().endswith(EXTENSIONS))
+      found = [os.path.join(arg, f) for f in sorted(os.listdir(arg))
+               if f.lower().endswith(EXTENSIONS)]
+      if not found:
+        errors.append(f"{arg}: no image files in this folder (read one level deep; "
+                      f"extensions {', '.join(EXTENSIONS)}).")
+      out.extend(found)
     else:
       out.append(arg)
-  return out
+  return out, errors
+
+
+def attention_file_names(paths: list[str]) -> dict[str, str]:
+  """path -> PNG name: the file's own name, unless two inputs share it ('a/x.jpg', 'b/x.jpg'):
+  then the path below their common folder, '/' as '__' ('a__x.png', 'b__x.png')."""
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+  absolute = [os.path.abspath(p) for p in paths]
+  common = os.path.commonpath([os.path.dirname(a) for a in absolute]) if paths else ""
+  names = {}
+  for path, stem, full in zip(paths, stems, absolute):
+    if stems.count(stem) > 1:
+      stem = os.path.splitext(os.path.relpath(full, common))[0].replace(os.sep, "__")
+    names[path] = stem + ".png"
+  return names
 
 
 def read_image(path: str, image_size: int, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
@@ -71,6 +92,7 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
   attend = jax.jit(functools.partial(attention_maps.cross_attention,
                                      captioner.build(config, len(vocab))))
   batch_size = -(-batch_size // run.mesh.size) * run.mesh.size
+  map_names = attention_file_names(paths)
   results, errors, loaded = [], [], []
   for path in paths:
     try:
@@ -91,23 +113,22 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
     for row, (path, _, photo) in enumerate(chunk):
       results.append({"path": path, "captions": [vocab.decode(t) for t in tokens[row]]})
       if attention_dir:
-        words = results[-1]["captions"][0].split() + ["<eos>"]
-        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        words = attention_maps.written_words(vocab, tokens[row, 0])  # <= T, rows of weights
         attention_maps.render(photo, words, weights[row, :len(words)]).save(
-            os.path.join(attention_dir, name))
+            os.path.join(attention_dir, map_names[path]))
   return results, errors
 
 
 def main(argv):
   if len(argv) < 2:
-    raise app.UsageError("give one or more image files or folders.")
-  paths = image_paths(argv[1:])
-  try:
-    results, errors = caption_files(FLAGS.workdir, paths, inference.decode_overrides(FLAGS),
-                                    FLAGS.num_return, FLAGS.batch_size, FLAGS.max_pixels,
-                                    FLAGS.attention_dir, FLAGS.seed)
-  except (ValueError, FileNotFoundError) as e:  # Bad settings or workdir: one line, no trace.
-    raise app.UsageError(str(e)) from e
+    raise app.UsageError("give one or more image files or folders after the flags.")
+  paths, errors = image_paths(argv[1:])
+  if not paths:
+    raise app.UsageError(errors[0] if len(errors) == 1 else "no image files to caption.")
+  results, caption_errors = caption_files(
+      FLAGS.workdir, paths, inference.decode_overrides(FLAGS), FLAGS.num_return,
+      FLAGS.batch_size, FLAGS.max_pixels, FLAGS.attention_dir, FLAGS.seed)
+  errors += caption_errors
   for error in errors:
     print(error, file=sys.stderr)
   if FLAGS.json:
@@ -120,4 +141,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "capflax.predict")

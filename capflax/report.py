@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import traverse_util  # noqa: E402
 
-from capflax import scaling  # noqa: E402
+from capflax import cli, scaling  # noqa: E402
+from capflax.errors import ConfigError  # noqa: E402
 from capflax.run_files import RUN_RECORD  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -45,7 +46,7 @@ PLOTTED = {"loss": ("teacher-forced loss (nats/token)", True), "cider_d": ("CIDE
 TABLED = ("loss", "cider_d", "bleu4")
 
 
-class ReportError(Exception):
+class ReportError(ConfigError):
   """Bad or missing input: the message names the file and key."""
 
 
@@ -322,14 +323,11 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError("Name one or more folders holding runs: "
                          "python -m capflax.report DIR [DIR ...] [--out=OUT].")
-  try:
-    out, notes = report(argv[1:], FLAGS.out, FLAGS.split)
-  except ReportError as e:
-    sys.exit(f"capflax.report: {e}")
+  out, notes = report(argv[1:], FLAGS.out, FLAGS.split)  # A ReportError: one line (cli.run).
   print("\n".join(notes))
   print(f"Wrote runs.csv, runs.md and {2 * len(PLOTTED)} plots to {out}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main, "capflax.report")

@@ -43,7 +43,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # (empty for 'vit': the sizes below). init_from: a public .npz (see README "Encoders").
   c.model.encoder = ml_collections.ConfigDict(dict(
       name="vit", variant="", width=128, depth=3, mlp_dim=512, num_heads=4, patch_size=8,
-      class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False))
+      class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False,
+      pretrained=False))  # True: init_from is required (a config that fine-tunes a checkpoint).
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,
       dropout=0.1))

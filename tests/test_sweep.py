@@ -125,7 +125,7 @@ def test_from_record_reads_run_json_config_json_or_a_workdir(swept, tmp_path):
       config = json.load(f)["config"]
   assert from_record.get_config(point_dir).to_dict() == config
   (tmp_path / "empty").mkdir()
-  with pytest.raises(FileNotFoundError, match="empty: holds neither run.json nor config.json"):
+  with pytest.raises(ValueError, match="empty: holds neither run.json nor config.json"):
     from_record.get_config(str(tmp_path / "empty"))
   with pytest.raises(ValueError, match="not a capflax run.json or config.json"):
     from_record.get_config(_write(tmp_path / "other.json", '{"config": {"seed": 1}}'))

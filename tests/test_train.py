@@ -99,10 +99,11 @@ def test_command_line_on_eight_devices(finished, tmp_path):
 
 def test_workdir_describes_its_run(finished):
   from capflax import run_files
+  from capflax.errors import WorkdirError
   workdir, _ = finished
   config = run_files.load_config(workdir)
   assert config.to_dict() == json.loads(demo.get_config("tiny").to_json())
-  with pytest.raises(FileNotFoundError, match="not-a-workdir.*capflax workdir"):
+  with pytest.raises(WorkdirError, match="not-a-workdir.*capflax workdir"):
     run_files.load_config(os.path.join(workdir, "not-a-workdir"))
 
 
