@@ -98,6 +98,8 @@ def _differences(state_dir: epath.Path, abstract_state) -> list[str]:
     saved = _leaves(ocp.StandardCheckpointer().metadata(state_dir).item_metadata)
   except Exception:  # noqa: BLE001 - unreadable metadata: a broken checkpoint.
     return []
+  if not saved:  # Metadata that names no array: broken too.
+    return []
   want = _leaves(abstract_state)
   order = lambda keys: sorted(keys, key=lambda k: (not k.startswith("params/"), k))
   out = [f"{k}: saved {saved[k]}, expected {want[k]}" for k in order(saved.keys() & want.keys())

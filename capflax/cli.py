@@ -64,7 +64,7 @@ def _parse_flags(prog, argv):
   except flags.Error as e:
     message = str(e)
     if "Traceback" in message:  # A config file's get_config raised: keep its message.
-      message = f"{message.split(':', 1)[0]}: {_last_line(message)}"
+      message = f"{message.split(':', 1)[0].removeprefix('flag ')}: {_last_line(message)}"
     fail(prog, message)
   except (KeyError, AttributeError, TypeError, ValueError) as e:  # --config.KEY=... overrides
     fail(prog, _override_error(argv, e))

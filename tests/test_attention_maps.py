@@ -41,3 +41,22 @@ def test_render_draws_a_panel_per_word_and_heats_the_attended_patch():
   assert second[7 * p // 8, 7 * p // 8, 0] > second[p // 8, p // 8, 0] + 60
   with pytest.raises(ValueError, match="5 image tokens do not form a square grid"):
     attention_maps.render(photo, ["dog"], np.ones((1, 5)) / 5)
+
+
+def test_the_last_layer_is_the_highest_numbered_one():
+  paths = [("decoder", f"decoderblock_{i}", "CrossAttention_0", "weights") for i in (0, 9, 10, 2)]
+  assert sorted(paths, key=attention_maps._natural)[-1][1] == "decoderblock_10"
+
+
+def test_words_stop_at_eos_and_a_caption_without_one_keeps_every_token():
+  from capflax.data.tokenizer import Vocabulary
+  vocab = Vocabulary(["a", "dog"])  # ids 4, 5
+  assert attention_maps.written_words(vocab, [4, 5, 2, 0]) == ["a", "dog", "<eos>"]
+  assert attention_maps.written_words(vocab, [4, 5, 4, 5]) == ["a", "dog", "a", "dog"]  # max_len
+  assert attention_maps.written_words(vocab, [4, 0, 0, 0]) == ["a"]
+
+
+def test_map_names_are_unique_for_files_of_one_name():
+  from capflax import predict
+  assert predict.attention_file_names(["a/x.jpg", "b/x.jpg", "b/y.png"]) == {
+      "a/x.jpg": "a__x.png", "b/x.jpg": "b__x.png", "b/y.png": "y.png"}
