@@ -195,6 +195,17 @@ def test_sigterm_saves_exits_zero_and_the_rerun_continues(uninterrupted, tmp_pat
   _assert_bit_identical(_final_params(str(tmp_path)), uninterrupted)
 
 
+def test_ctrl_c_saves_like_sigterm_and_exits_130(tmp_path):
+  rc, log = _run_until(tmp_path, 50, lambda p: p.send_signal(signal.SIGINT))
+  assert rc == 130, log[-3000:]
+  assert "Traceback" not in log and "KeyboardInterrupt" not in log
+  stopped = int(re.search(r"Preempted at step (\d+): checkpoint saved", log).group(1))
+  assert str(stopped) in os.listdir(tmp_path / "checkpoints")
+  assert log.strip().splitlines()[-1] == (
+      f"capflax: stopped by Ctrl-C at step {stopped}; checkpoint saved in {tmp_path}; rerun the "
+      "same command to resume.")
+
+
 def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   workdir = str(tmp_path)
   first = {"train.num_steps": 4, "eval.splits": ()}
