@@ -112,3 +112,24 @@ def test_an_unwritable_cache_is_a_warning(tmp_path, monkeypatch, caplog):
     good, problems = images.check(sources.read(d).records, cache_name=d)
   assert len(good) == 2 and problems == []
   assert any("Image-check cache not saved" in r.getMessage() for r in caplog.records)
+
+
+def test_a_truncated_vocab_json_is_named(tmp_path):
+  from capflax.data import dataset
+  (tmp_path / dataset.VOCAB_FILE).write_text('{"tokens": ["<pad>", "<bo')
+  with pytest.raises(sources.DataError, match=rf"^{tmp_path}/vocab.json: not a readable "
+                     r"vocabulary \(JSONDecodeError: "):
+    dataset.saved_vocabulary(str(tmp_path))
+
+
+def test_data_for_a_bucket_workdir_is_never_written_to_a_local_gs_folder(tmp_path, monkeypatch):
+  from capflax.data import dataset
+  from configs import demo
+  monkeypatch.chdir(tmp_path)
+  for layout in ("tfds:coco_captions", ""):
+    config = demo.get_config("tiny")
+    config.data.layout = layout
+    with pytest.raises(sources.DataError, match=r"--workdir=gs://bucket/run is not local, so "
+                       r"the data cannot be (exported|generated) into it; set --config.data.dir"):
+      dataset.resolve_dir(config, "gs://bucket/run")
+  assert os.listdir(tmp_path) == []
