@@ -12,7 +12,6 @@ Runs that differ only in their seed are one point: their mean, with the spread a
 import csv
 import json
 import os
-import sys
 
 import matplotlib
 

@@ -99,8 +99,9 @@ def load(spec: str) -> Sweep:
   points = _points(sweep.get("grid", {}), sweep.get("points", [{}]), path)
   result = Sweep(spec, base, points)
   for p in points:  # Every key and value is checked before anything trains.
+    config = result.config(p)  # A SweepError for an unknown key.
     try:
-      config_check.check(result.config(p))
+      config_check.check(config)
     except ConfigError as e:
       raise SweepError(f"{path}: point {p.name}: {e}") from None
   return result

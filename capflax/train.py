@@ -178,8 +178,6 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
 
 def _check_batch_sizes(config, mesh) -> None:
   accum = config.train.grad_accum_steps
-  if accum < 1:
-    raise ConfigError(f"config.train.grad_accum_steps must be >= 1, got {accum}.")
   for key, size, per in (("train.batch_size", config.train.batch_size, mesh.size * accum),
                          ("eval.batch_size", config.eval.batch_size, mesh.size)):
     if size % per:

@@ -91,6 +91,10 @@ def test_every_command_ends_a_user_error_with_one_line(copied_run, tmp_path):
               copied_run, "synthetic_data", "Images")))[0])], 1,
        f"capflax.predict: {no_checkpoint}/checkpoints: no checkpoints (is {no_checkpoint} a "
        "capflax workdir that has saved one?)."),
+      (["capflax.report"], 1, "capflax.report: Name one or more folders holding runs: "
+       "python -m capflax.report DIR [DIR ...] [--out=OUT]."),
+      (["capflax.data.check", f"--data_dir={empty}", "--min_count=0"], 1,
+       "capflax.data.check: flag --min_count=0: 0 is not a positive integer"),
   ]
   # Resumes that cannot continue the saved run, and a workdir another training holds; each
   # on its own copy (a training locks its workdir while it compares).
