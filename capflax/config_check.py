@@ -123,20 +123,16 @@ def flatten(config) -> dict:
 def complete(saved: dict) -> ml_collections.ConfigDict:
   """A saved config (config.json, run.json) with the fields added since it was written set
   to their defaults, so an older workdir still loads; nothing it holds is changed."""
-  config = defaults()
-  config.unlock()
-
-  def merge(node, values, prefix):
-    for key, value in values.items():
+  def merge(default: dict, values: dict, prefix: str) -> dict:
+    out = dict(values)  # Unknown keys and wrong types stay, for check() to name.
+    for key, value in default.items():
       name = f"{prefix}{key}"
-      if (isinstance(value, dict) and key in node and name not in OPEN_DICTS
-          and isinstance(node[key], ml_collections.ConfigDict)):
-        merge(node[key], value, name + ".")
-      else:
-        with node.ignore_type():
-          node[key] = value  # Unknown keys and wrong types stay, for check() to name.
-  merge(config, saved, "")
-  return config
+      if key not in out:
+        out[key] = value
+      elif isinstance(value, dict) and isinstance(out[key], dict) and name not in OPEN_DICTS:
+        out[key] = merge(value, out[key], name + ".")
+    return out
+  return ml_collections.ConfigDict(merge(defaults().to_dict(), dict(saved), ""))
 
 
 def did_you_mean(key: str, known) -> str:
