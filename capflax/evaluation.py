@@ -33,8 +33,8 @@ def decode_settings(config: ml_collections.ConfigDict) -> dict:
     raise ValueError(f"decode.max_len must be in 1..{limit} (data.max_len + 1), "
                      f"got {d['max_len']}.")
   if d["method"] not in METHODS:
-    raise ValueError(f"decode.method must be one of {', '.join(map(repr, METHODS))}, got "
-                     f"{d['method']!r}.")
+    raise ValueError(f"decode.method must be {', '.join(map(repr, METHODS[:-1]))} or "
+                     f"{METHODS[-1]!r}, got {d['method']!r}.")
   if d["beam_size"] < 1:
     raise ValueError(f"decode.beam_size must be >= 1, got {d['beam_size']}.")
   return d
