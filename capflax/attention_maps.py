@@ -5,6 +5,7 @@ The weights come from the decoder's `CrossAttention` modules, sown into the
 same attention as the cached decode did, word by word.
 """
 
+import os
 import re
 
 import jax.numpy as jnp
@@ -46,6 +47,19 @@ def written_words(vocab: Vocabulary, tokens) -> list[str]:
     if t == EOS_ID:
       break
   return words
+
+def file_names(paths: list[str]) -> dict[str, str]:
+  """path -> PNG name: the file's own name, unless two inputs share it ('a/x.jpg', 'b/x.jpg'):
+  then the path below their common folder, '/' as '__' ('a__x.png', 'b__x.png')."""
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+  absolute = [os.path.abspath(p) for p in paths]
+  common = os.path.commonpath([os.path.dirname(a) for a in absolute]) if paths else ""
+  names = {}
+  for path, stem, full in zip(paths, stems, absolute):
+    if stems.count(stem) > 1:
+      stem = os.path.splitext(os.path.relpath(full, common))[0].replace(os.sep, "__")
+    names[path] = stem + ".png"
+  return names
 
 
 def _heat(values: np.ndarray) -> np.ndarray:

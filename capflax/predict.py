@@ -57,20 +57,6 @@ def image_paths(args: list[str]) -> tuple[list[str], list[str]]:
   return out, errors
 
 
-def attention_file_names(paths: list[str]) -> dict[str, str]:
-  """path -> PNG name: the file's own name, unless two inputs share it ('a/x.jpg', 'b/x.jpg'):
-  then the path below their common folder, '/' as '__' ('a__x.png', 'b__x.png')."""
-  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-  absolute = [os.path.abspath(p) for p in paths]
-  common = os.path.commonpath([os.path.dirname(a) for a in absolute]) if paths else ""
-  names = {}
-  for path, stem, full in zip(paths, stems, absolute):
-    if stems.count(stem) > 1:
-      stem = os.path.splitext(os.path.relpath(full, common))[0].replace(os.sep, "__")
-    names[path] = stem + ".png"
-  return names
-
-
 def read_image(path: str, image_size: int, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
   """([s, s, 3] uint8 resized as the eval pipeline does, the RGB photo); OSError if unusable."""
   with Image.open(path) as image:  # Reads the header only: the size is known before decoding.
@@ -92,7 +78,7 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
   attend = jax.jit(functools.partial(attention_maps.cross_attention,
                                      captioner.build(config, len(vocab))))
   batch_size = -(-batch_size // run.mesh.size) * run.mesh.size
-  map_names = attention_file_names(paths)
+  map_names = attention_maps.file_names(paths)
   results, errors, loaded = [], [], []
   for path in paths:
     try:

@@ -57,6 +57,5 @@ def test_words_stop_at_eos_and_a_caption_without_one_keeps_every_token():
 
 
 def test_map_names_are_unique_for_files_of_one_name():
-  from capflax import predict
-  assert predict.attention_file_names(["a/x.jpg", "b/x.jpg", "b/y.png"]) == {
+  assert attention_maps.file_names(["a/x.jpg", "b/x.jpg", "b/y.png"]) == {
       "a/x.jpg": "a__x.png", "b/x.jpg": "b__x.png", "b/y.png": "y.png"}
