@@ -7,6 +7,8 @@ same attention as the cached decode did, word by word.
 
 import functools
 import io
+import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +32,16 @@ def teacher_forced(model, variables, images, tokens):
   inputs = jnp.concatenate([jnp.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], 1)  # [b, T]
   logits, state = model.apply(variables, images, inputs, mutable=["intermediates"])
   flat = traverse_util.flatten_dict(state["intermediates"])
-  layers = sorted(k for k in flat if "CrossAttention" in k)
+  layers = sorted((k for k in flat if "CrossAttention" in k), key=_natural)
   if not layers:
     raise ValueError("the decoder sows no CrossAttention weights.")
   return logits, flat[layers[-1]][0].mean(axis=1)  # [b, h, T, n] -> [b, T, n]
+
+
+def _natural(path: tuple) -> tuple:
+  """Sort key: numbers by value, so 'decoderblock_10' comes after 'decoderblock_9'."""
+  return tuple(tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(part)))
+               for part in path)
 
 
 def cross_attention(model, variables, images, tokens):
@@ -86,6 +94,20 @@ def png_bytes(image: np.ndarray | Image.Image) -> bytes:
   buffer = io.BytesIO()
   (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, "PNG")
   return buffer.getvalue()
+
+
+def file_names(paths: list[str]) -> dict[str, str]:
+  """path -> PNG name: the file's own name, unless two inputs share it ('a/x.jpg', 'b/x.jpg'):
+  then the path below their common folder, '/' as '__' ('a__x.png', 'b__x.png')."""
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+  absolute = [os.path.abspath(p) for p in paths]
+  common = os.path.commonpath([os.path.dirname(a) for a in absolute]) if paths else ""
+  names = {}
+  for path, stem, full in zip(paths, stems, absolute):
+    if stems.count(stem) > 1:
+      stem = os.path.splitext(os.path.relpath(full, common))[0].replace(os.sep, "__")
+    names[path] = stem + ".png"
+  return names
 
 
 def render(photo: Image.Image, words: list[str], attention: np.ndarray) -> Image.Image:

@@ -15,14 +15,16 @@ import jax
 from absl import app, flags
 from etils import epath
 
-from capflax import evaluation, gallery, inference, run_files
+from capflax import cli, evaluation, gallery, inference, run_files
 from capflax.data import dataset
+from capflax.errors import ConfigError
 from capflax.models import captioner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A capflax workdir (config.json, vocab.json, checkpoints/).")
 flags.DEFINE_string("split", "test", "Split to caption: train, val or test.")
-flags.DEFINE_integer("batch_size", None, "Global batch size (default: the config's eval one).")
+flags.DEFINE_integer("batch_size", None, "Global batch size (default: the config's eval one).",
+                     lower_bound=1)
 flags.DEFINE_bool("meteor", True, "Also compute METEOR with the official jar (needs java).")
 flags.DEFINE_string("output", None, "Output file name in the workdir (default eval_SPLIT.json).")
 flags.DEFINE_bool("html", False, "Also write DIR/gallery_SPLIT.html: every image with its "
@@ -40,11 +42,11 @@ def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int |
   if batch_size:
     config.eval.batch_size = batch_size
   if config.eval.batch_size % run.mesh.size:
-    raise ValueError(f"batch size {config.eval.batch_size} is not divisible by the "
+    raise ConfigError(f"batch size {config.eval.batch_size} is not divisible by the "
                      f"{run.mesh.size} devices.")
   splits = dataset.load_splits(config, workdir)
   if split not in splits:
-    raise ValueError(f"--split={split!r}: the workdir's data has splits {sorted(splits)}.")
+    raise ConfigError(f"--split={split!r}: the workdir's data has splits {sorted(splits)}.")
   generate = evaluation.make_generate(config, len(run.vocab), run.mesh)
   split_result = evaluation.evaluate_split(
       generate, run.variables, captioner.build(config, len(run.vocab)), splits[split], run.vocab,
@@ -65,14 +67,11 @@ def evaluate(workdir: str, split: str, decode_overrides: dict, batch_size: int |
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    result = evaluate(FLAGS.workdir, FLAGS.split, inference.decode_overrides(FLAGS),
-                      FLAGS.batch_size, FLAGS.meteor, FLAGS.output, FLAGS.html)
-  except (ValueError, FileNotFoundError) as e:  # Bad settings, workdir or scenes.json: one line.
-    raise app.UsageError(str(e)) from e
+  result = evaluate(FLAGS.workdir, FLAGS.split, inference.decode_overrides(FLAGS),
+                    FLAGS.batch_size, FLAGS.meteor, FLAGS.output, FLAGS.html)
   print(json.dumps({"step": result["step"], "split": result["split"],
                     "decode": result["decode"]} | result["metrics"]))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "capflax.evaluate")

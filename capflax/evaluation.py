@@ -14,8 +14,12 @@ from capflax import decode, losses, sharding
 from capflax.data import pipeline, scene_file, sources
 from capflax.data.tokenizer import UNK_ID, Vocabulary
 from capflax.metrics import scene
+from capflax.errors import ConfigError
 from capflax.metrics.coco import coco_scores
 from capflax.models import captioner
+
+
+METHODS = ("greedy", "beam", "sample")  # config.decode.method
 
 
 def host_slice() -> pipeline.HostSlice:
@@ -30,8 +34,9 @@ def decode_settings(config: ml_collections.ConfigDict) -> dict:
   if not 1 <= d["max_len"] <= limit:
     raise ValueError(f"decode.max_len must be in 1..{limit} (data.max_len + 1), "
                      f"got {d['max_len']}.")
-  if d["method"] not in ("greedy", "beam", "sample"):
-    raise ValueError(f"decode.method must be 'greedy', 'beam' or 'sample', got {d['method']!r}.")
+  if d["method"] not in METHODS:
+    raise ValueError(f"decode.method must be {', '.join(map(repr, METHODS[:-1]))} or "
+                     f"{METHODS[-1]!r}, got {d['method']!r}.")
   if d["beam_size"] < 1:
     raise ValueError(f"decode.beam_size must be >= 1, got {d['beam_size']}.")
   return d
@@ -54,9 +59,9 @@ def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
   rules = decode.Constraints(min_len=d["min_len"], no_repeat_ngram_size=d["no_repeat_ngram_size"],
                              banned=(UNK_ID,) if d["ban_unk"] else ())
   if d["method"] == "greedy" and num_return != 1:
-    raise ValueError(f"greedy decoding returns one caption per image, not {num_return}.")
+    raise ConfigError(f"greedy decoding returns one caption per image, not {num_return}.")
   if d["method"] == "beam" and num_return > d["beam_size"]:
-    raise ValueError(f"num_return {num_return} exceeds decode.beam_size {d['beam_size']}.")
+    raise ConfigError(f"num_return {num_return} exceeds decode.beam_size {d['beam_size']}.")
   model = captioner.build(config, vocab_size, decode=cached)
   steps = d["max_len"]
   Captioner = type(model)

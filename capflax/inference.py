@@ -1,10 +1,12 @@
 """A finished (or running) workdir, loaded for inference: config, vocabulary, weights.
 
 `evaluate` and `predict` rebuild the model from `config.json`, read `vocab.json` and
-restore the newest checkpoint, so they caption with exactly what training produced.
+restore the newest complete checkpoint, so they caption with exactly what training
+produced. They only read: a training still writing to the workdir is left alone.
 """
 
 import dataclasses
+import sys
 from typing import Any
 
 import ml_collections
@@ -13,10 +15,11 @@ from absl import logging
 from etils import epath
 from PIL import Image
 
-from capflax import checkpoint, run_files, sharding
+from capflax import checkpoint, config_check, run_files, sharding
 from capflax import state as state_lib
 from capflax.data import dataset, pipeline
 from capflax.data.tokenizer import Vocabulary
+from capflax.errors import WorkdirError
 
 DECODE_FIELDS = ("method", "beam_size", "alpha", "max_len", "min_len", "no_repeat_ngram_size",
                  "ban_unk", "temperature", "top_k", "top_p")
@@ -33,35 +36,40 @@ class Run:
 
 def load(workdir: str, decode_overrides: dict | None = None) -> Run:
   """The workdir's config (with `config.decode` fields replaced), vocabulary and weights."""
-  config = run_files.load_config(workdir)
+  config = config_check.complete(run_files.load_config(workdir).to_dict())
   config.decode.update(decode_overrides or {})
-  vocab_path = epath.Path(workdir) / dataset.VOCAB_FILE
-  if not vocab_path.exists():
-    raise FileNotFoundError(f"{vocab_path}: missing; the workdir has no saved vocabulary.")
-  vocab = Vocabulary.load(vocab_path)
+  config_check.check(config)
+  vocab = dataset.saved_vocabulary(workdir)
+  if vocab is None:
+    raise WorkdirError(f"{epath.Path(workdir) / dataset.VOCAB_FILE}: missing; the workdir has no "
+                       f"saved vocabulary.")
+  mngr = checkpoint.reader(workdir)  # Read-only: a training there is left alone.
   mesh = sharding.make_mesh()  # Data parallel: the weights replicated on every device.
   # The schedule's length changes values, not the state's structure: any will do here.
   spec = state_lib.make_spec(config, len(vocab), mesh, state_lib.Durations(1, 0))
-  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
   restored = checkpoint.restore_latest(mngr, workdir, spec.abstract, set_aside=False)
   if restored is None:
-    raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to restore.")
+    raise WorkdirError(f"{workdir}/checkpoints: no complete checkpoint yet.")
   state = restored[0]
-  logging.info("Restored step %d from %s.", int(state.step), workdir)
+  print(f"{workdir}: using the checkpoint of step {int(state.step)}, the newest complete one "
+        f"(of {len(mngr.all_steps())}).", file=sys.stderr)
   return Run(config, vocab, state.eval_variables, int(state.step), mesh)
 
 
 def define_decode_flags(flags) -> None:
   """--method, --beam_size, ...: each replaces its `config.decode` field when given."""
   flags.DEFINE_enum("method", None, ["greedy", "beam", "sample"], "decode.method")
-  flags.DEFINE_integer("beam_size", None, "decode.beam_size (beam search width)")
+  flags.DEFINE_integer("beam_size", None, "decode.beam_size (beam search width)", lower_bound=1)
   flags.DEFINE_float("alpha", None, "decode.alpha: GNMT length penalty exponent")
-  flags.DEFINE_integer("max_len", None, "decode.max_len: tokens, EOS included (0: the longest)")
-  flags.DEFINE_integer("min_len", None, "decode.min_len: EOS banned before this many words")
-  flags.DEFINE_integer("no_repeat_ngram_size", None, "decode.no_repeat_ngram_size (0: off)")
+  flags.DEFINE_integer("max_len", None, "decode.max_len: tokens, EOS included (0: the longest)",
+                       lower_bound=0)
+  flags.DEFINE_integer("min_len", None, "decode.min_len: EOS banned before this many words",
+                       lower_bound=0)
+  flags.DEFINE_integer("no_repeat_ngram_size", None, "decode.no_repeat_ngram_size (0: off)",
+                       lower_bound=0)
   flags.DEFINE_bool("ban_unk", None, "decode.ban_unk: never produce <unk>")
   flags.DEFINE_float("temperature", None, "decode.temperature (sampling)")
-  flags.DEFINE_integer("top_k", None, "decode.top_k (sampling; 0: off)")
+  flags.DEFINE_integer("top_k", None, "decode.top_k (sampling; 0: off)", lower_bound=0)
   flags.DEFINE_float("top_p", None, "decode.top_p (sampling nucleus; 1: off)")
 
 

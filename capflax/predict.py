@@ -15,14 +15,16 @@ import sys
 import jax
 import numpy as np
 from absl import app, flags
-from capflax import attention_maps, evaluation, inference, sharding
+from capflax import attention_maps, cli, evaluation, inference, sharding
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A capflax workdir (config.json, vocab.json, checkpoints/).")
 flags.DEFINE_bool("json", False, "Print one JSON list of {path, captions} instead of lines.")
-flags.DEFINE_integer("num_return", 1, "Captions per image (beam search or sampling).")
-flags.DEFINE_integer("batch_size", 16, "Images per decoding call.")
-flags.DEFINE_integer("max_pixels", 89_478_485, "Larger images are refused (PIL's bomb limit).")
+flags.DEFINE_integer("num_return", 1, "Captions per image (beam search or sampling).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", 16, "Images per decoding call.", lower_bound=1)
+flags.DEFINE_integer("max_pixels", 89_478_485, "Larger images are refused (PIL's bomb limit).",
+                     lower_bound=1)
 flags.DEFINE_string("attention_dir", None, "Write one PNG per image: each word's "
                     "cross-attention over the photo.")
 flags.DEFINE_integer("seed", 0, "Sampling seed.")
@@ -33,16 +35,21 @@ flags.mark_flags_as_required(["workdir"])
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def image_paths(args: list[str]) -> list[str]:
-  """Files as given; folders expanded to their image files, sorted."""
-  out = []
+def image_paths(args: list[str]) -> tuple[list[str], list[str]]:
+  """(files as given and folders expanded to their image files, sorted; one-line errors
+  for folders holding none)."""
+  out, errors = [], []
   for arg in args:
     if os.path.isdir(arg):
-      out.extend(os.path.join(arg, f) for f in sorted(os.listdir(arg))
-                 if f.lower().endswith(EXTENSIONS))
+      found = [os.path.join(arg, f) for f in sorted(os.listdir(arg))
+               if f.lower().endswith(EXTENSIONS)]
+      if not found:
+        errors.append(f"{arg}: no image files in this folder (read one level deep; "
+                      f"extensions {', '.join(EXTENSIONS)}).")
+      out.extend(found)
     else:
       out.append(arg)
-  return out
+  return out, errors
 
 
 def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_return: int = 1,
@@ -55,6 +62,7 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
   generate = evaluation.make_generate(config, len(vocab), run.mesh, num_return=num_return)
   attend = attention_maps.make_attend(config, len(vocab))
   batch_size = -(-batch_size // run.mesh.size) * run.mesh.size
+  map_names = attention_maps.file_names(paths)
   results, errors, loaded = [], [], []
   for path in paths:
     try:
@@ -75,23 +83,22 @@ def caption_files(workdir: str, paths: list[str], decode_overrides: dict, num_re
     for row, (path, _, photo) in enumerate(chunk):
       results.append({"path": path, "captions": [vocab.decode(t) for t in tokens[row]]})
       if attention_dir:
-        words = attention_maps.panel_words(tokens[row, 0], vocab)
-        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        words = attention_maps.panel_words(tokens[row, 0], vocab)  # <= T, rows of weights
         attention_maps.render(photo, words, weights[row, :len(words)]).save(
-            os.path.join(attention_dir, name))
+            os.path.join(attention_dir, map_names[path]))
   return results, errors
 
 
 def main(argv):
   if len(argv) < 2:
-    raise app.UsageError("give one or more image files or folders.")
-  paths = image_paths(argv[1:])
-  try:
-    results, errors = caption_files(FLAGS.workdir, paths, inference.decode_overrides(FLAGS),
-                                    FLAGS.num_return, FLAGS.batch_size, FLAGS.max_pixels,
-                                    FLAGS.attention_dir, FLAGS.seed)
-  except (ValueError, FileNotFoundError) as e:  # Bad settings or workdir: one line, no trace.
-    raise app.UsageError(str(e)) from e
+    raise app.UsageError("give one or more image files or folders after the flags.")
+  paths, errors = image_paths(argv[1:])
+  if not paths:
+    raise app.UsageError(errors[0] if len(errors) == 1 else "no image files to caption.")
+  results, caption_errors = caption_files(
+      FLAGS.workdir, paths, inference.decode_overrides(FLAGS), FLAGS.num_return,
+      FLAGS.batch_size, FLAGS.max_pixels, FLAGS.attention_dir, FLAGS.seed)
+  errors += caption_errors
   for error in errors:
     print(error, file=sys.stderr)
   if FLAGS.json:
@@ -104,4 +111,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "capflax.predict")

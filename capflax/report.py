@@ -17,7 +17,6 @@ Runs that differ only in their seed are one point: their mean, with the spread a
 import csv
 import json
 import os
-import sys
 
 import matplotlib
 
@@ -28,7 +27,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import traverse_util  # noqa: E402
 
-from capflax import compute_optimal, scaling  # noqa: E402
+from capflax import cli, compute_optimal, scaling  # noqa: E402
+from capflax.errors import ConfigError  # noqa: E402
 from capflax.run_files import RUN_RECORD  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -56,7 +56,7 @@ OPTIONAL = ("object_recall",)  # Plotted when every run has it (data with a scen
 TABLED = ("loss", "cider_d", "bleu4")
 
 
-class ReportError(Exception):
+class ReportError(ConfigError):
   """Bad or missing input: the message names the file and key."""
 
 
@@ -362,15 +362,12 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError("Name one or more folders holding runs: "
                          "python -m capflax.report DIR [DIR ...] [--out=OUT].")
-  try:
-    out, notes, plots = report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.bootstrap,
-                               FLAGS.level)
-  except ReportError as e:
-    sys.exit(f"capflax.report: {e}")
+  # A ReportError: one line (cli.run).
+  out, notes, plots = report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.bootstrap, FLAGS.level)
   print("\n".join(notes))
   print(f"Wrote runs.csv, runs.md and {len(plots)} plots to {out}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main, "capflax.report")

@@ -10,6 +10,8 @@ import json
 import ml_collections
 from etils import epath
 
+from capflax.errors import WorkdirError
+
 CONFIG, RESULTS, RUN_RECORD = "config.json", "results.json", "run.json"
 
 
@@ -32,6 +34,9 @@ def save_config(workdir: epath.PathLike, config: ml_collections.ConfigDict) -> N
 def load_config(workdir: epath.PathLike) -> ml_collections.ConfigDict:
   path = epath.Path(workdir) / CONFIG
   if not path.exists():
-    raise FileNotFoundError(f"{path}: missing; is {workdir} a capflax workdir (made by "
-                            f"`python -m capflax.main`)?")
-  return ml_collections.ConfigDict(read_json(path))
+    raise WorkdirError(f"{path}: missing; is {workdir} a capflax workdir (made by "
+                       f"`python -m capflax.main`)?")
+  try:
+    return ml_collections.ConfigDict(read_json(path))
+  except (ValueError, UnicodeDecodeError) as e:
+    raise WorkdirError(f"{path}: not a readable config ({e}).") from None

@@ -31,7 +31,7 @@ import waitress
 from absl import app, flags, logging
 from werkzeug import exceptions
 
-from capflax import attention_maps, decode, evaluation, inference, sharding
+from capflax import attention_maps, cli, decode, evaluation, inference, sharding
 from capflax.data.tokenizer import EOS_ID, PAD_ID
 from capflax.models import captioner
 
@@ -335,4 +335,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "capflax.serve")

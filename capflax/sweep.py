@@ -37,8 +37,9 @@ from absl import app, flags, logging
 from etils import epath
 from flax.traverse_util import flatten_dict
 
-from capflax import cli, run_files, run_record, state, train
+from capflax import cli, config_check, run_files, run_record, state, train
 from capflax.data import dataset
+from capflax.errors import ConfigError
 
 SWEEP_FILE = "sweep.json"
 BUDGET = "train.flops_budget"  # The field an IsoFLOP sweep's budgets set.
@@ -66,7 +67,7 @@ def _define_flags() -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
   """A malformed sweep file or workdir; the message names the file and key."""
 
 
@@ -110,8 +111,12 @@ def load(spec: str) -> Sweep:
     grid = {BUDGET: _budgets(sweep["budgets"], path)} | grid
   points = _points(grid, sweep.get("points", [{}]), path)
   result = Sweep(spec, base, points)
-  for p in points:
-    result.config(p)  # Every key and value is checked before anything trains.
+  for p in points:  # Every key and value is checked before anything trains.
+    config = result.config(p)  # A SweepError for an unknown key.
+    try:
+      config_check.check(config)
+    except ConfigError as e:
+      raise SweepError(f"{path}: point {p.name}: {e}") from None
   return result
 
 
@@ -259,9 +264,10 @@ def record(sweep: Sweep, workdir: str) -> None:
 
 
 def run(sweep: Sweep, workdir: str, points: list[Point] | None = None) -> dict[str, dict]:
-  """Trains the points (all by default) in turn; returns the finished points' results by name.
+  """Trains the points (all by default) in turn; returns their results by name.
 
-  Stops at a preempted point (its checkpoint saved), as `capflax.main` would.
+  Stops at a preempted point (its checkpoint saved), as `capflax.main` would; its result is
+  then `{'preempted': True, 'step': ..., 'signal': ...}`.
   """
   points = sweep.points if points is None else points
   record(sweep, workdir)
@@ -279,18 +285,24 @@ def run(sweep: Sweep, workdir: str, points: list[Point] | None = None) -> dict[s
     if result.get("preempted"):
       logging.warning("%s: preempted at step %d; the sweep stops here. Rerun the same "
                       "command to resume.", where, result["step"])
+      results[p.name] = result
       break
     results[p.name] = result
   return results
 
 
 def summary(results: dict[str, dict]) -> str:
-  """One line per point: the step, final train loss and each evaluated split's CIDEr-D."""
-  splits = list(dict.fromkeys(s for r in results.values() for s in r["eval"]))
-  width = max(len("point"), *map(len, results))
+  """One line per point: the step, final train loss and each evaluated split's CIDEr-D
+  (a stopped point: its step and the signal that stopped it)."""
+  splits = list(dict.fromkeys(s for r in results.values() for s in r.get("eval", {})))
+  width = max([len("point"), *map(len, results)])
   lines = [f"{'point':<{width}}  {'step':>6}  {'train_loss':>10}"
            + "".join(f"  {s + ' cider_d':>13}" for s in splits)]
   for name, r in results.items():
+    if r.get("preempted"):
+      lines.append(f"{name:<{width}}  {r['step']:>6}  stopped by {r.get('signal', 'SIGTERM')}; "
+                   f"rerun to resume")
+      continue
     loss = f"{r['train_loss']:10.4f}" if r["train_loss"] is not None else f"{'-':>10}"
     lines.append(f"{name:<{width}}  {r['step']:>6}  {loss}" + "".join(
         f"  {r['eval'][s]['cider_d']:13.4f}" if s in r["eval"] else f"  {'-':>13}"
@@ -302,24 +314,23 @@ def summary(results: dict[str, dict]) -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    sweep = load(FLAGS.config)
-    points = select(sweep, FLAGS.point)
-    if FLAGS.print_commands:
-      print("\n".join(commands(sweep, FLAGS.workdir, points)))
-      return
-    if FLAGS.print_plan:
-      print(plan(sweep, FLAGS.workdir, points))
-      return
-    cli.start(FLAGS)
-    results = run(sweep, FLAGS.workdir, points)
-  except (SweepError, *cli.USER_ERRORS) as e:
-    sys.exit(f"capflax.sweep: {e}")  # The user's files, config or run: the message says all.
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  sweep = load(FLAGS.config)  # A SweepError is a ConfigError: one line, by cli.run.
+  points = select(sweep, FLAGS.point)
+  if FLAGS.print_commands:
+    print("\n".join(commands(sweep, FLAGS.workdir, points)))
+    return
+  if FLAGS.print_plan:
+    print(plan(sweep, FLAGS.workdir, points))
+    return
+  cli.start(FLAGS)
+  results = run(sweep, FLAGS.workdir, points)
   if jax.process_index() == 0:
     print(summary(results))
+  if any(r.get("signal") == "SIGINT" for r in results.values()):
+    sys.exit(cli.INTERRUPTED)
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main, "capflax.sweep")

@@ -3,8 +3,12 @@
 Rerunning it on the same workdir resumes from the newest checkpoint: the checkpoint
 holds the train state (params, optimizer state, EMA, step, RNG) and the data position,
 and the input stream is addressed by element, so a resumed run continues exactly where
-the last one stopped. A SIGTERM saves and returns; a non-finite loss or gradient stops
-the run, naming the step, with the last good checkpoint untouched.
+the last one stopped. A SIGTERM or Ctrl-C saves and returns; a non-finite loss or
+gradient stops the run, naming the step, with the last good checkpoint untouched.
+
+Before anything is read or made, the config is checked (`config_check`), the workdir is
+locked for this run alone (`workdir_lock`), and a workdir holding a run is compared with
+the config (`resume`): a resume never continues another run's state.
 """
 
 import functools
@@ -19,17 +23,13 @@ from etils import epath
 from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
-from capflax import (checkpoint, curve, evaluation, feature_cache, gallery, hardware, preemption,
-                     run_files, run_record, sharding)
+from capflax import (checkpoint, config_check, curve, evaluation, feature_cache, gallery, hardware,
+                     preemption, resume, run_files, run_record, sharding, workdir_lock)
 from capflax.data import augment, dataset, pipeline
-from capflax.errors import ConfigError
+from capflax.errors import ConfigError, NonFiniteError
 from capflax.models import encoders
 from capflax.state import durations, make_spec
 from capflax.step import train_step
-
-
-class NonFiniteError(FloatingPointError):
-  """The loss or gradient norm became NaN or infinite."""
 
 
 def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
@@ -39,14 +39,24 @@ def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
   return sum(len(r.captions) for r in train_records)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       accept_changes: bool = False) -> dict:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the results.
 
-  A run stopped by SIGTERM returns {'preempted': True, 'step': ...} after saving.
+  A run stopped by SIGTERM or SIGINT returns {'preempted': True, 'step': ..., 'signal': ...}
+  after saving. `accept_changes`: resume although `resume.CHANGEABLE` fields changed.
   """
   start_time = time.time()  # Wall time includes loading data and compiling.
+  config_check.check(config)
   lead = jax.process_index() == 0
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+  workdir_lock.prepare(workdir)
+  with workdir_lock.hold(workdir, lead):
+    resume.check(workdir, config, accept_changes)
+    return _train_and_evaluate(config, workdir, start_time, lead)
+
+
+def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # A bucket's, which prepare leaves.
   if lead:  # Generated or exported data is written once, then every process reads it.
     dataset.resolve_dir(config, workdir)
   multihost_utils.sync_global_devices("capflax_data_ready")
@@ -178,7 +188,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     logging.warning("Preempted at step %d: checkpoint saved in %s; rerun the same command to "
                     "resume.", int(state.step), workdir)
     writer.flush()
-    return {"preempted": True, "step": int(state.step)}
+    return {"preempted": True, "step": int(state.step), "signal": notice.signal or "SIGTERM"}
 
   jax.block_until_ready(state)
   phases.mark("train")
@@ -209,8 +219,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def _check_batch_sizes(config, mesh) -> None:
   accum = config.train.grad_accum_steps
-  if accum < 1:
-    raise ConfigError(f"config.train.grad_accum_steps must be >= 1, got {accum}.")
   for key, size, per in (("train.batch_size", config.train.batch_size, mesh.size * accum),
                          ("eval.batch_size", config.eval.batch_size, mesh.size)):
     if size % per:

@@ -15,6 +15,6 @@ from configs import base
 
 def get_config() -> ml_collections.ConfigDict:
   c = base.get_config()
-  c.model.encoder.update(name="bit", variant="R50x1")
+  c.model.encoder.update(name="bit", variant="R50x1", pretrained=True)
   c.optim.encoder_lr_mult = 0.1
   return c

@@ -18,6 +18,6 @@ from configs import base
 def get_config() -> ml_collections.ConfigDict:
   c = base.get_config()
   c.data.image_size = 224
-  c.model.encoder.update(name="clip", variant="B/16")
+  c.model.encoder.update(name="clip", variant="B/16", pretrained=True)
   c.optim.encoder_lr_mult = 0.1
   return c

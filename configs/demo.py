@@ -54,7 +54,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       # 'patch': one patch_size convolution; 'conv': 3x3 stride-2 convolutions down to the
       # patch grid, so that objects a few pixels wide are seen at full resolution.
       stem="patch",
-      posemb="learned"))  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
+      posemb="learned",  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
+      pretrained=False))  # True: init_from is required (a config that fine-tunes a checkpoint).
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,
       dropout=0.1))

@@ -26,6 +26,6 @@ def siglip(c: ml_collections.ConfigDict, variant: str, resolution: str):
   if not resolution.isdigit():
     raise ValueError(f"config argument: a resolution in pixels (e.g. 224), got {resolution!r}.")
   c.data.image_size = int(resolution)
-  c.model.encoder.update(name="siglip", variant=variant)
+  c.model.encoder.update(name="siglip", variant=variant, pretrained=True)
   c.optim.encoder_lr_mult = 0.1
   return c

@@ -17,6 +17,6 @@ from configs import base
 def get_config() -> ml_collections.ConfigDict:
   c = base.get_config()
   # The class token is kept (the checkpoint was trained with it); the decoder sees patches only.
-  c.model.encoder.update(name="vit", variant="B/16", class_token=True)
+  c.model.encoder.update(name="vit", variant="B/16", class_token=True, pretrained=True)
   c.optim.encoder_lr_mult = 0.1
   return c

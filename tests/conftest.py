@@ -1,5 +1,7 @@
 """Test-wide settings: quiet TF, a persistent XLA compilation cache, shared paths."""
 
+import hashlib
+import lzma
 import os
 import pathlib
 import shutil
@@ -16,7 +18,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
+FLICKR8K_FIXTURE = REPO / "tests" / "fixtures" / "flickr8k"  # Compressed; see its README.
+SPLIT_LISTS = REPO / "capflax" / "data" / "flickr8k_splits"
 
 
 def forced_devices_env(n: int = 8) -> dict:
@@ -26,12 +29,26 @@ def forced_devices_env(n: int = 8) -> dict:
           "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]}
 
 
+def flickr8k_captions_csv():
+  """The real Kaggle captions.txt, opened as text (for csv.reader)."""
+  return lzma.open(FLICKR8K_FIXTURE / "captions.txt.xz", "rt", newline="", encoding="utf-8")
+
+
 @pytest.fixture(scope="session")
-def flickr8k_text() -> pathlib.Path:
-  """The public Flickr8k text files (captions, split lists) shipped beside the repo."""
-  if not (SHARED_FLICKR8K / "Flickr8k.token.txt").exists():
-    pytest.skip(f"{SHARED_FLICKR8K} is not present")
-  return SHARED_FLICKR8K
+def flickr8k_text(tmp_path_factory) -> pathlib.Path:
+  """A folder of the public Flickr8k text files (token file, Kaggle CSV, split lists), as the
+  release has them: decompressed from the repo's fixtures, each checked against the
+  release's SHA256SUMS (the split lists are capflax's own shipped copies)."""
+  out = tmp_path_factory.mktemp("flickr8k_text")
+  sums = dict(line.split()[::-1] for line in (FLICKR8K_FIXTURE / "SHA256SUMS").read_text()
+              .splitlines())
+  for name in sums:
+    packed = FLICKR8K_FIXTURE / f"{name}.xz"
+    data = lzma.decompress(packed.read_bytes()) if packed.exists() else (
+        SPLIT_LISTS / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sums[name], f"{name} differs from the release"
+    (out / name).write_bytes(data)
+  return out
 
 
 @pytest.fixture(scope="session")

@@ -76,3 +76,14 @@ def test_panel_words_stop_at_eos_or_run_to_max_len():
   assert attention_maps.panel_words(np.array([dog, runs, EOS_ID, PAD_ID]), vocab) == [
       "dog", "runs", "<eos>"]
   assert attention_maps.panel_words(np.array([dog, runs, dog]), vocab) == ["dog", "runs", "dog"]
+  assert attention_maps.panel_words(np.array([dog, PAD_ID, PAD_ID]), vocab) == ["dog"]
+
+
+def test_the_last_layer_is_the_highest_numbered_one():
+  paths = [("decoder", f"decoderblock_{i}", "CrossAttention_0", "weights") for i in (0, 9, 10, 2)]
+  assert sorted(paths, key=attention_maps._natural)[-1][1] == "decoderblock_10"
+
+
+def test_map_names_are_unique_for_files_of_one_name():
+  assert attention_maps.file_names(["a/x.jpg", "b/x.jpg", "b/y.png"]) == {
+      "a/x.jpg": "a__x.png", "b/x.jpg": "b__x.png", "b/y.png": "y.png"}

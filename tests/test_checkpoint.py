@@ -63,3 +63,35 @@ def test_truncated_checkpoint_is_skipped_with_a_warning_and_kept_aside(tmp_path,
 def test_no_checkpoint_gives_none(tmp_path):
   assert checkpoint.restore_latest(checkpoint.manager(str(tmp_path), 2), str(tmp_path),
                                    _abstract()) is None
+
+
+def test_a_state_of_other_shapes_is_refused_and_nothing_is_moved(tmp_path):
+  """Another run's checkpoint (a changed model) is no broken file: WorkdirError names the
+  arrays that differ, and every checkpoint stays where it is."""
+  import pytest
+  from capflax.errors import WorkdirError
+  mngr = _save_steps(tmp_path, [2, 4])
+  wider = {"w": jax.ShapeDtypeStruct((64, 32), jnp.float32,
+                                     sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0])),
+           "step": _abstract()["step"]}
+  with pytest.raises(WorkdirError, match=r"checkpoint 4 .* another shape than this config's "
+                     r"\(w: saved \(64, 64\), expected \(64, 32\)\); it was left as it is"):
+    checkpoint.restore_latest(mngr, str(tmp_path), wider)
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
+  assert not (tmp_path / checkpoint.UNREADABLE).exists()
+
+
+def test_the_reader_never_writes_and_skips_a_save_in_flight(tmp_path):
+  """Inference's manager: a training's temporary folder is left alone, the newest complete
+  step is read, and a workdir without checkpoints gets no checkpoints/ folder."""
+  import pytest
+  from capflax.errors import WorkdirError
+  _save_steps(tmp_path, [2, 4]).close()
+  in_flight = tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp-1234"
+  (in_flight / "state").mkdir(parents=True)
+  reader = checkpoint.reader(str(tmp_path))
+  _, meta = checkpoint.restore_latest(reader, str(tmp_path), _abstract(), set_aside=False)
+  assert meta["step"] == 4 and in_flight.is_dir()
+  with pytest.raises(WorkdirError, match="checkpoints: no checkpoints"):
+    checkpoint.reader(str(tmp_path / "none"))
+  assert not (tmp_path / "none").exists()

@@ -46,20 +46,29 @@ def test_captions_files_and_folders_and_reports_bad_files(tiny_run, tmp_path):
 
 
 def test_json_n_best_and_attention_maps(tiny_run, tmp_path):
+  """Two photos of one file name in two folders get a map each; captions cut at --max_len
+  without an EOS still get theirs (one panel per word, no <eos> panel)."""
   workdir, _ = tiny_run
   images = os.path.join(workdir, "synthetic_data", "Images")
-  names = sorted(os.listdir(images))[:2]
+  first, second = sorted(os.listdir(images))[:2]
+  for folder, name in (("a", first), ("b", second)):
+    os.makedirs(tmp_path / folder)
+    shutil.copy(os.path.join(images, name), tmp_path / folder / "photo.jpg")
+  paths = [str(tmp_path / "a" / "photo.jpg"), str(tmp_path / "b" / "photo.jpg")]
   maps = tmp_path / "maps"
+  max_len = 3
   out = predict(workdir, "--json", "--beam_size=3", "--num_return=2", f"--attention_dir={maps}",
-                *[os.path.join(images, n) for n in names])
+                f"--max_len={max_len}", *paths)
   assert out.returncode == 0, out.stderr[-3000:]
+  assert "using the checkpoint of step 6, the newest complete one" in out.stderr
   results = json.loads(out.stdout)
-  assert [os.path.basename(r["path"]) for r in results] == names
+  assert [r["path"] for r in results] == paths
   assert all(len(r["captions"]) == 2 and r["captions"][0] for r in results)
-  assert sorted(os.listdir(maps)) == [os.path.splitext(n)[0] + ".png" for n in names]
-  for r, name in zip(results, names):
-    sheet = Image.open(maps / (os.path.splitext(name)[0] + ".png"))
-    panels = len(r["captions"][0].split()) + 1  # Each word, then <eos>.
+  assert sorted(os.listdir(maps)) == ["a__photo.png", "b__photo.png"]
+  for r, name in zip(results, ["a__photo.png", "b__photo.png"]):
+    sheet = Image.open(maps / name)
+    words = len(r["captions"][0].split())
+    panels = words + (words < max_len)  # Each word, then <eos> if it came within max_len.
     assert sheet.width == attention_maps.PANEL * min(panels, 5)
     assert sheet.height == (attention_maps.PANEL + attention_maps.LABEL) * -(-panels // 5)
     assert np.asarray(sheet).std() > 10  # A picture, not a blank sheet.

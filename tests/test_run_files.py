@@ -7,6 +7,7 @@ import pytest
 from etils import epath
 
 from capflax import run_files
+from capflax.errors import WorkdirError
 from capflax.data import dataset, sources
 from capflax.data.tokenizer import Vocabulary
 
@@ -39,7 +40,7 @@ def test_config_round_trip(tmp_path, backend, as_path):
   run_files.save_config(as_path(tmp_path), config)
   assert json.loads((tmp_path / run_files.CONFIG).read_text()) == config.to_dict()
   assert run_files.load_config(as_path(tmp_path)).to_dict() == config.to_dict()
-  with pytest.raises(FileNotFoundError, match=r"none/config\.json: missing; is .*none a capflax"):
+  with pytest.raises(WorkdirError, match=r"none/config\.json: missing; is .*none a capflax"):
     run_files.load_config(as_path(tmp_path / "none"))
 
 

@@ -80,10 +80,15 @@ def test_a_preempted_point_ends_the_sweep(swept, tmp_path, monkeypatch):
 
   def preempted(config, workdir):
     trained.append(os.path.basename(workdir))
-    return {"preempted": True, "step": 3}
+    return {"preempted": True, "step": 3, "signal": "SIGTERM"}
   monkeypatch.setattr(train, "train_and_evaluate", preempted)
-  assert sweep.run(sweep.load(spec), str(tmp_path)) == {}
+  results = sweep.run(sweep.load(spec), str(tmp_path))
+  assert results == {"seed=0": {"preempted": True, "step": 3, "signal": "SIGTERM"}}
   assert trained == ["seed=0"]
+  # The summary of a `--point` job ended by SIGTERM: its step and why, not a TypeError.
+  assert sweep.summary(results).splitlines() == [
+      "point     step  train_loss",
+      "seed=0       3  stopped by SIGTERM; rerun to resume"]
 
 
 def test_the_same_point_twice_gives_the_same_numbers(swept, tmp_path):
@@ -125,7 +130,7 @@ def test_from_record_reads_run_json_config_json_or_a_workdir(swept, tmp_path):
       config = json.load(f)["config"]
   assert from_record.get_config(point_dir).to_dict() == config
   (tmp_path / "empty").mkdir()
-  with pytest.raises(FileNotFoundError, match="empty: holds neither run.json nor config.json"):
+  with pytest.raises(ValueError, match="empty: holds neither run.json nor config.json"):
     from_record.get_config(str(tmp_path / "empty"))
   with pytest.raises(ValueError, match="not a capflax run.json or config.json"):
     from_record.get_config(_write(tmp_path / "other.json", '{"config": {"seed": 1}}'))

@@ -145,10 +145,11 @@ def test_command_line_on_eight_devices(finished, tmp_path):
 
 def test_workdir_describes_its_run(finished):
   from capflax import run_files
+  from capflax.errors import WorkdirError
   workdir, _ = finished
   config = run_files.load_config(workdir)
   assert config.to_dict() == json.loads(demo.get_config("tiny").to_json())
-  with pytest.raises(FileNotFoundError, match="not-a-workdir.*capflax workdir"):
+  with pytest.raises(WorkdirError, match="not-a-workdir.*capflax workdir"):
     run_files.load_config(os.path.join(workdir, "not-a-workdir"))
 
 
@@ -222,7 +223,9 @@ def test_killed_run_resumes_bit_exactly(uninterrupted, tmp_path):
   run's bit for bit (same data order, same dropout, same optimizer state)."""
   rc, log = _run_until(tmp_path, 50, lambda p: p.send_signal(signal.SIGKILL))
   assert rc == -signal.SIGKILL
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["50"]  # Killed mid-stretch.
+  # Killed mid-stretch; on a busy machine perhaps while step 100 was being written (orbax's
+  # temporary folder, which the rerun removes).
+  assert [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()] == ["50"]
   again = train.train_and_evaluate(_config(LONG), str(tmp_path))
   assert again["step"] == 200
   _assert_bit_identical(_final_params(str(tmp_path)), uninterrupted)
@@ -240,6 +243,17 @@ def test_sigterm_saves_exits_zero_and_the_rerun_continues(uninterrupted, tmp_pat
   _assert_bit_identical(_final_params(str(tmp_path)), uninterrupted)
 
 
+def test_ctrl_c_saves_like_sigterm_and_exits_130(tmp_path):
+  rc, log = _run_until(tmp_path, 50, lambda p: p.send_signal(signal.SIGINT))
+  assert rc == 130, log[-3000:]
+  assert "Traceback" not in log and "KeyboardInterrupt" not in log
+  stopped = int(re.search(r"Preempted at step (\d+): checkpoint saved", log).group(1))
+  assert str(stopped) in os.listdir(tmp_path / "checkpoints")
+  assert log.strip().splitlines()[-1] == (
+      f"capflax: stopped by Ctrl-C at step {stopped}; checkpoint saved in {tmp_path}; rerun the "
+      "same command to resume.")
+
+
 def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   workdir = str(tmp_path)
   first = {"train.num_steps": 4, "eval.splits": ()}
@@ -249,7 +263,7 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, 
   monkeypatch.setattr(losses, "token_cross_entropy",
                       lambda *a, **k: (real(*a, **k)[0] * jnp.nan, real(*a, **k)[1]))
   with pytest.raises(train.NonFiniteError, match=r"non-finite loss at step 5 \(loss nan"):
-    train.train_and_evaluate(_config(first | {"train.num_steps": 6}), workdir)
+    train.train_and_evaluate(_config(first | {"train.num_steps": 6}), workdir, accept_changes=True)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
   after = _final_params(workdir)
   assert after[0] == good[0] == 4

@@ -10,6 +10,7 @@ import sys
 
 from absl import app, flags, logging
 
+from capflax import cli
 from capflax.data import dataset, sources
 from capflax.data.tokenizer import SPECIALS, Vocabulary
 
@@ -17,7 +18,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "The folder to check (Kaggle, original Flickr8k release "
                     "or Karpathy json layout; detected).")
 flags.DEFINE_string("layout", "", "Force a layout: kaggle, original or karpathy ('' detects).")
-flags.DEFINE_integer("min_count", 5, "Vocabulary: train-caption words seen at least this often.")
+flags.DEFINE_integer("min_count", 5, "Vocabulary: train-caption words seen at least this often.",
+                     lower_bound=1)
 flags.DEFINE_list("split_fractions", ["train=0.75", "val=0.125", "test=0.125"],
                   "Hash split for folders that are not Flickr8k and carry no split.")
 flags.mark_flag_as_required("data_dir")
@@ -41,6 +43,12 @@ def report(data_dir: str, layout: str, min_count: int, fractions: dict[str, floa
   vocab = Vocabulary.build((c for r in train for c in r.captions), min_count)
   print(f"vocabulary: {len(vocab) - len(SPECIALS)} words at min count {min_count} "
         f"(+{len(SPECIALS)} special tokens)")
+  warnings = loaded.read.warnings
+  print(f"warnings: {len(warnings)} (repeated captions: "
+        f"{sum('repeated caption' in w for w in warnings)}, outlier-length captions: "
+        f"{sum('a caption of' in w for w in warnings)})")
+  for w in warnings:
+    print(f"  {w}")
   problems = list(loaded.problems)
   problems += [f"{data_dir}: split {name!r} is empty." for name, records
                in loaded.assigned.splits.items() if not records]
@@ -58,9 +66,12 @@ def main(argv):
     fractions = {k: float(v) for k, v in (f.split("=") for f in FLAGS.split_fractions)}
   except ValueError:
     raise app.UsageError(f"--split_fractions: expected name=fraction,..., got "
-                         f"{FLAGS.split_fractions}") from None
+                         f"{','.join(FLAGS.split_fractions)}") from None
+  if not all(0 <= f <= 1 for f in fractions.values()) or not sum(fractions.values()) > 0:
+    raise app.UsageError(f"--split_fractions: fractions must be in [0, 1], not all 0; got "
+                         f"{','.join(FLAGS.split_fractions)}")
   sys.exit(1 if report(FLAGS.data_dir, FLAGS.layout, FLAGS.min_count, fractions) else 0)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "capflax.data.check")

@@ -26,11 +26,16 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   A TFDS layout gives the folder it is exported to: `data.dir`, else WORKDIR/tfds_export.
   """
   d = config.data
-  if tfds_source.is_tfds(d.layout):
+  if tfds_source.is_tfds(d.layout) and (d.dir or "://" not in workdir):
     return tfds_source.export(d.layout, d.tfds_data_dir,
                               d.dir or os.path.join(workdir, "tfds_export"))
   if d.dir:
     return d.dir
+  if "://" in workdir and (d.synthetic_images or tfds_source.is_tfds(d.layout)):
+    # The readers, the generator and the TFDS export work on local files only.
+    raise sources.DataError(f"--workdir={workdir} is not local, so the data cannot be "
+                            f"{'exported' if tfds_source.is_tfds(d.layout) else 'generated'} "
+                            f"into it; set --config.data.dir to a local folder.")
   if d.synthetic_images:
     out = os.path.join(workdir, "synthetic_data")
     if not os.path.exists(os.path.join(out, sources.KAGGLE_CAPTIONS)):
@@ -61,6 +66,11 @@ class Loaded:
 def load(data_dir: str, *, layout: str = "", fractions=splits.HASH_FRACTIONS) -> Loaded:
   """Reads any layout, checks every image decodes, and splits what is valid."""
   read = sources.read(data_dir, layout)
+  for warning in read.warnings[:20]:
+    logging.warning("%s", warning)
+  if len(read.warnings) > 20:
+    logging.warning("... and %d more warnings (python -m capflax.data.check lists them all).",
+                    len(read.warnings) - 20)
   valid, image_problems = images.check(read.records, cache_name=data_dir)
   return Loaded(read, splits.assign(read, valid, dict(fractions)),
                 read.problems + image_problems)
@@ -118,12 +128,24 @@ def train_subset(records: list[sources.Record], fraction: float) -> list[sources
   return [r for i, r in enumerate(records) if i in kept]
 
 
+def saved_vocabulary(workdir: str) -> Vocabulary | None:
+  """WORKDIR/vocab.json, None if there is none; a damaged one is a DataError naming it."""
+  path = epath.Path(workdir) / VOCAB_FILE
+  if not path.exists():
+    return None
+  try:
+    return Vocabulary.load(path)
+  except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+    raise sources.DataError(f"{path}: not a readable vocabulary ({type(e).__name__}: {e}); "
+                            f"restore it (its checkpoints need the very same ids).") from None
+
+
 def vocabulary(config: ml_collections.ConfigDict, workdir: str,
                train: list[sources.Record]) -> Vocabulary:
   """The workdir's saved vocabulary, or a new one from the train captions (then saved)."""
   path = epath.Path(workdir) / VOCAB_FILE
-  if path.exists():
-    vocab = Vocabulary.load(path)
+  vocab = saved_vocabulary(workdir)
+  if vocab is not None:
     logging.info("Loaded the vocabulary of %d tokens from %s.", len(vocab), path)
     return vocab
   vocab = Vocabulary.build((c for r in train for c in r.captions), config.data.min_count)

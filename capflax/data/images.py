@@ -2,8 +2,10 @@
 
 A full decode of 8,000 Flickr-sized JPEGs costs seconds; JPEGs are decoded in draft mode
 (the DCT scaled down 8x), which still reads every byte of the entropy-coded data and so
-catches truncation, at a fraction of the cost. Results are cached per file (keyed by
-size and modification time) so a rerun on the same folder checks only what changed.
+catches truncation, at a fraction of the cost. Results are cached per file, keyed by a
+hash of its bytes (BLAKE2b; reading is far cheaper than decoding), so a rerun on the same
+folder decodes only what changed, even a file rewritten with its old size and time. A
+cache folder that cannot be written costs a warning, not the run.
 """
 
 import concurrent.futures
@@ -47,6 +49,28 @@ def check_file(path: str) -> str:
   return ""
 
 
+def _digest(path: str) -> str | None:
+  """A hash of the file's bytes; None when it cannot be read (check_file says why)."""
+  try:
+    with open(path, "rb") as f:
+      return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+  except OSError:
+    return None
+
+
+def _save(cache_path: str, cache: dict) -> None:
+  try:
+    os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+    tmp = f"{cache_path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+      json.dump(cache, f)
+    os.replace(tmp, cache_path)
+  except OSError as e:
+    logging.warning("Image-check cache not saved (%s: %s); the next run checks every image "
+                    "again. Set $CAPFLAX_CACHE_DIR to a writable folder to keep it.",
+                    e.filename or cache_path, e.strerror or e)
+
+
 def check(records: list[sources.Record], cache_name: str = "",
           workers: int | None = None) -> tuple[list[sources.Record], list[str]]:
   """(records whose image decodes, one problem per record whose image does not)."""
@@ -61,34 +85,23 @@ def check(records: list[sources.Record], cache_name: str = "",
     except (OSError, ValueError):
       cache = {}
 
-  def stamp(path):
-    try:
-      st = os.stat(path)
-      return [st.st_size, st.st_mtime_ns]
-    except OSError:
-      return None
-
-  stamps = [stamp(r.path) for r in records]
-  todo = [r.path for r, s in zip(records, stamps)
-          if s is None or cache.get(r.path, [None])[:2] != s]
-  if todo:  # The first run on a folder decodes every image: say so, it can take a while.
-    logging.info("Decoding %d of %d images to check them (new or changed since the last "
-                 "check%s).", len(todo), len(records),
-                 f"; results cached in {cache_path}" if cache_path else "")
   with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-    found = dict(zip(todo, pool.map(check_file, todo)))  # PIL decodes without the GIL.
-  for path, s in zip((r.path for r in records), stamps):
-    if path in found and s is not None:
-      cache[path] = s + [found[path]]
+    paths = [r.path for r in records]
+    digests = dict(zip(paths, pool.map(_digest, paths)))  # hashlib and PIL release the GIL.
+    todo = [p for p in paths if digests[p] is None or cache.get(p, [None])[0] != digests[p]]
+    if todo:  # The first run on a folder decodes every image: say so, it can take a while.
+      logging.info("Decoding %d of %d images to check them (new or changed since the last "
+                   "check%s).", len(todo), len(records),
+                   f"; results cached in {cache_path}" if cache_path else "")
+    found = dict(zip(todo, pool.map(check_file, todo)))
+  for path in todo:
+    if digests[path] is not None:
+      cache[path] = [digests[path], found[path]]
   if cache_path and found:
-    os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-    tmp = f"{cache_path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      json.dump(cache, f)
-    os.replace(tmp, cache_path)
+    _save(cache_path, cache)
   good, problems = [], []
   for r in records:
-    error = found[r.path] if r.path in found else cache[r.path][2]
+    error = found[r.path] if r.path in found else cache[r.path][1]
     if error:
       problems.append(f"{r.path}: {error}")
     else:

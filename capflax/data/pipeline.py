@@ -17,6 +17,9 @@ from capflax.data import augment as augment_lib
 from capflax.data import sources
 from capflax.data.tokenizer import Vocabulary
 
+# config.data.captions_per_image: every (image, caption) pair per epoch, or one per image.
+CAPTIONS_PER_IMAGE = ("all", "one")
+
 tf.config.set_visible_devices([], "GPU")  # TF only feeds the accelerators JAX owns.
 
 
@@ -85,7 +88,7 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
   """
   if global_batch % host.count:
     raise ValueError(f"global batch {global_batch} is not divisible by {host.count} hosts.")
-  if captions_per_image not in ("all", "one"):
+  if captions_per_image not in CAPTIONS_PER_IMAGE:
     raise ValueError(f"data.captions_per_image must be 'all' or 'one', got {captions_per_image!r}.")
   local = global_batch // host.count
   tokens, first, counts = encode_captions(records, vocab, max_len)

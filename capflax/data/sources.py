@@ -10,12 +10,18 @@ Layouts, detected from the folder's contents:
 Readers never stop at the first bad row: every problem is collected with its file and
 line, and the rows that caused them are left out, so the caller can list them all at
 once ('error') or go on without them ('skip'). Only a missing folder or file is fatal.
+Text files are UTF-8, with or without Excel's byte-order mark, or UTF-16 with its mark.
+What is odd but usable (a repeated row, a caption far longer than the others) is a
+warning and kept as it is (Flickr8k itself repeats 14 captions; training cuts a long
+caption at max_len), so the data's standard counts hold.
 """
 
+import collections
 import csv
 import dataclasses
 import glob
 import hashlib
+import itertools
 import json
 import os
 
@@ -30,6 +36,7 @@ ORIGINAL_TOKENS = "Flickr8k.token.txt"
 ORIGINAL_SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
                         "test": "Flickr_8k.testImages.txt"}
 KARPATHY_GLOB = "dataset_*.json"
+NOT_KARPATHY = ("dataset_info.json",)  # TFDS's metadata, found in copied TFDS folders.
 # Where Karpathy-json images live when entries carry no `filepath`: Kaggle and original
 # Flickr8k, Flickr30k's download, anything else.
 KARPATHY_IMAGE_DIRS = (KAGGLE_IMAGES, ORIGINAL_IMAGES, "flickr30k-images", "images")
@@ -39,6 +46,9 @@ KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "
 # no image (the Kaggle copy drops it); it is left out with a log line, not a problem.
 KNOWN_BOGUS = frozenset({"2258277193_586949ec62.jpg.1"})
 LAYOUTS = ("karpathy", "original", "kaggle")
+# A caption is an outlier when longer than both this many words and LONG_FACTOR x the median.
+LONG_WORDS, LONG_FACTOR = 50, 5
+MAX_QUOTED_LINES = 5  # A quoted CSV caption may span this many lines; more: an unclosed quote.
 
 
 class DataError(ValueError):
@@ -60,6 +70,7 @@ class Read:
   records: list[Record]
   problems: list[str]
   splits: dict[str, set[str]] | None = None  # split -> filenames, when the layout has one.
+  warnings: list[str] = dataclasses.field(default_factory=list)  # Usable, but worth a look.
 
 
 def clean_caption(text: str) -> str:
@@ -72,9 +83,20 @@ def _lines(path: str, problems: list[str]):
   """(line number, text) of a text file, without line endings (LF or CRLF).
 
   A line that is not UTF-8 becomes a problem naming its line and byte, and is skipped.
+  A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped; UTF-16 with its mark is read.
   """
   with open(path, "rb") as f:
     raw = f.read()
+  if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    try:
+      raw = raw.decode("utf-16").encode("utf-8")
+    except UnicodeDecodeError as e:
+      raise DataError(f"{path}: starts like UTF-16 text but does not decode as it (byte "
+                      f"{e.start}); save it as UTF-8.") from None
+  elif b"\x00" in raw[:4096]:
+    raise DataError(f"{path}: holds NUL bytes, so it is not UTF-8 text (UTF-16 without a "
+                    f"byte-order mark?); save it as UTF-8.")
+  raw = raw.removeprefix(b"\xef\xbb\xbf")
   for number, line in enumerate(raw.split(b"\n"), start=1):
     line = line.rstrip(b"\r")
     try:
@@ -82,6 +104,35 @@ def _lines(path: str, problems: list[str]):
     except UnicodeDecodeError as e:
       problems.append(f"{path}:{number}: not UTF-8 (byte 0x{line[e.start]:02x} at column "
                       f"{e.start + 1}).")
+
+
+def _csv_rows(path: str, problems: list[str]):
+  """(first line number, fields) per CSV row; a quoted field may span up to
+  MAX_QUOTED_LINES lines (a caption with a line break), an unclosed quote is a problem."""
+  source = _lines(path, problems)
+  pending = collections.deque()  # Lines read ahead to close a quote, not yet used.
+  while True:
+    if not pending:
+      pending.extend(itertools.islice(source, 1))
+      if not pending:
+        return
+    number, text = pending[0]
+    used = 1
+    while text.count('"') % 2 and used < MAX_QUOTED_LINES:
+      if used == len(pending):
+        pending.extend(itertools.islice(source, 1))
+        if used == len(pending):
+          break
+      text += "\n" + pending[used][1]
+      used += 1
+    if text.count('"') % 2:
+      problems.append(f"{path}:{number}: a double quote opened on this line is never closed; "
+                      f"close it or remove it.")
+      used = 1
+    elif text.strip():  # Blank lines (e.g. a trailing newline) carry nothing.
+      yield number, text, next(csv.reader([text]))
+    for _ in range(used):
+      pending.popleft()
 
 
 def _require(path: str, kind: str, expected: str) -> None:
@@ -116,10 +167,7 @@ def read_kaggle_layout(data_dir: str) -> Read:
   captions: dict[str, list[str]] = {}
   problems: list[str] = []
   header = None
-  for line, text in _lines(captions_path, problems):
-    if not text.strip():
-      continue  # Blank lines (e.g. a trailing newline) carry nothing.
-    row = next(csv.reader([text]))
+  for line, text, row in _csv_rows(captions_path, problems):
     if header is None:
       header = row
       if [c.strip().lower() for c in row] != ["image", "caption"]:
@@ -134,7 +182,8 @@ def read_kaggle_layout(data_dir: str) -> Read:
          images_dir)
   if header is None:
     raise DataError(f"{captions_path}:1: expected the header 'image,caption', got an empty file.")
-  return Read("kaggle", data_dir, _records(captions, images_dir), problems)
+  return _finish(Read("kaggle", data_dir, _records(captions, images_dir), problems),
+                 captions_path, images_dir)
 
 
 def read_split_list(path: str, problems: list[str]) -> set[str]:
@@ -174,11 +223,14 @@ def read_original_layout(data_dir: str) -> Read:
   split_paths = {s: os.path.join(text_dir, f) for s, f in ORIGINAL_SPLIT_FILES.items()}
   if all(os.path.isfile(p) for p in split_paths.values()):
     splits = {s: read_split_list(p, problems) for s, p in split_paths.items()}
-  return Read("original", data_dir, _records(captions, images_dir), problems, splits)
+  return _finish(Read("original", data_dir, _records(captions, images_dir), problems, splits),
+                 tokens_path, images_dir)
 
 
 def _karpathy_json(data_dir: str) -> str | None:
-  found = sorted(glob.glob(os.path.join(data_dir, KARPATHY_GLOB)))
+  """The first `dataset_*.json` but TFDS's `dataset_info.json`, which is no split file."""
+  found = [p for p in sorted(glob.glob(os.path.join(data_dir, KARPATHY_GLOB)))
+           if os.path.basename(p) not in NOT_KARPATHY]
   return found[0] if found else None
 
 
@@ -225,7 +277,37 @@ def read_karpathy_layout(data_dir: str) -> Read:
     if name in captions:
       records.append(Record(name, os.path.join(folder, name), tuple(captions[name])))
       splits[KARPATHY_SPLITS[split]].add(name)
-  return Read("karpathy", data_dir, records, problems, splits)
+  return _finish(Read("karpathy", data_dir, records, problems, splits), path, images_dir)
+
+
+def _finish(read: Read, captions_path: str, images_dir: str | None) -> Read:
+  """Whole-file checks once every row is read: no captions at all, images a folder too
+  deep; warnings for repeated rows and outlier-length captions."""
+  if not read.records and not read.problems:
+    raise DataError(f"{captions_path}: holds no captions (only a header?); every image needs "
+                    f"at least one.")
+  missing = sum("not found in" in p for p in read.problems)
+  if images_dir and missing and not read.records:
+    deeper = [d for d in sorted(os.listdir(images_dir))
+              if os.path.isdir(os.path.join(images_dir, d))]
+    if deeper:
+      raise DataError(f"{images_dir}: none of the {missing} captioned images are here, but "
+                      f"folder {os.path.join(images_dir, deeper[0])}/ is: the images are one "
+                      f"folder too deep; move them up into {images_dir}.")
+  records = read.records
+  for r in records:
+    repeats = len(r.captions) - len(set(r.captions))
+    if repeats:
+      read.warnings.append(f"{captions_path}: {r.filename} has {repeats} repeated caption(s) "
+                           f"(kept; remove the repeated rows to weigh each caption once).")
+  lengths = [len(words(c)) for r in records for c in r.captions]
+  if lengths:
+    median = float(np.median(lengths))
+    limit = max(LONG_WORDS, LONG_FACTOR * median)
+    read.warnings += [f"{captions_path}: {r.filename}: a caption of {len(words(c))} words "
+                      f"(median {median:g}); training reads its first data.max_len words."
+                      for r in records for c in r.captions if len(words(c)) > limit]
+  return read
 
 
 def detect(data_dir: str) -> str:
@@ -240,9 +322,18 @@ def detect(data_dir: str) -> str:
     return "original"
   if os.path.exists(os.path.join(data_dir, KAGGLE_CAPTIONS)):
     return "kaggle"
+  inside = next((d for d in sorted(os.listdir(data_dir))
+                 if os.path.isdir(os.path.join(data_dir, d)) and _known(os.path.join(data_dir, d))),
+                None)
+  hint = f"; {os.path.join(data_dir, inside)} has one: pass that folder" if inside else ""
   raise DataError(f"{data_dir}: no known layout; expected {KAGGLE_IMAGES}/ + {KAGGLE_CAPTIONS} "
                   f"(Kaggle), {ORIGINAL_IMAGES}/ + {ORIGINAL_TEXT}/ (original release) or "
-                  f"{KARPATHY_GLOB} next to an image folder (Karpathy).")
+                  f"{KARPATHY_GLOB} next to an image folder (Karpathy){hint}.")
+
+
+def _known(folder: str) -> bool:
+  return bool(_karpathy_json(folder)) or any(os.path.exists(os.path.join(folder, f)) for f in (
+      ORIGINAL_TEXT, KAGGLE_CAPTIONS))
 
 
 def read(data_dir: str, layout: str = "") -> Read:

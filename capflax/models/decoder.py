@@ -14,6 +14,8 @@ import numpy as np
 from capflax.models.attention import Attention
 from capflax.models.vit import MlpBlock
 
+POSITIONS = ("learned", "sinusoidal")  # config.model.decoder.positions
+
 
 def sinusoidal(length: int, width: int) -> np.ndarray:
   """Fixed positions of Vaswani et al. (2017): [length, width]."""

@@ -24,7 +24,7 @@ def test_clean_folder_report(tmp_path, flickr8k_text, capsys):
       "test: 2 images, 10 captions",
       f"left out: 1 images in no split list (e.g. {unlisted[0]})",
       f"vocabulary: {len(train_words)} words at min count 1 (+4 special tokens)",
-      "problems: 0"]
+      "warnings: 0 (repeated captions: 0, outlier-length captions: 0)", "problems: 0"]
 
 
 def test_dirty_folder_lists_every_problem_and_exits_1(tmp_path):

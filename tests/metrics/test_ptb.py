@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from capflax.metrics.ptb import tokenize
-from tests.metrics.test_scores import CAPTIONS
+from tests.conftest import flickr8k_captions_csv
 
 # Expected strings follow the PTB conventions (and are what CoreNLP 3.4.1 writes).
 RULES = [
@@ -45,9 +45,7 @@ def test_ptb_rules(text, expected):
 @pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
 def test_matches_the_java_ptb_tokenizer_on_every_flickr8k_caption():
   from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-  if not CAPTIONS.exists():
-    pytest.skip(f"Flickr8k captions not found at {CAPTIONS}")
-  with CAPTIONS.open(newline="", encoding="utf-8") as f:
+  with flickr8k_captions_csv() as f:
     captions = [row["caption"] for row in csv.DictReader(f)]
   texts = captions + [text for text, _ in RULES]
   java = PTBTokenizer().tokenize({i: [{"caption": t}] for i, t in enumerate(texts)})

@@ -7,7 +7,6 @@ the captions file is read; the per-metric files cover the hand-made edge cases.
 import csv
 import functools
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from capflax.metrics.scores import image_scores
 from capflax.metrics.bleu import bleu
 from capflax.metrics.cider import cider_d
 from capflax.metrics.rouge import rouge_l
+from tests.conftest import flickr8k_captions_csv
 
-CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared/data/flickr8k/captions.txt"
 _NOT_WORD = re.compile(r"[^\w ]|_")  # anything but a letter, digit or space
 
 
@@ -29,7 +28,7 @@ _NOT_WORD = re.compile(r"[^\w ]|_")  # anything but a letter, digit or space
 def _flickr_captions() -> tuple[tuple[str, ...], ...]:
   """Captions of each image, in file order: lowercased, punctuation -> space, single-spaced."""
   by_image = {}
-  with CAPTIONS.open(newline="", encoding="utf-8") as f:
+  with flickr8k_captions_csv() as f:
     for row in csv.DictReader(f):
       words = _NOT_WORD.sub(" ", row["caption"].lower()).split()
       by_image.setdefault(row["image"], []).append(" ".join(words))
@@ -38,8 +37,6 @@ def _flickr_captions() -> tuple[tuple[str, ...], ...]:
 
 def leave_one_out(num_images: int | None, i: int) -> tuple[dict, dict]:
   """Caption i of each image as the hypothesis, the other captions as its references."""
-  if not CAPTIONS.exists():
-    pytest.skip(f"Flickr8k captions not found at {CAPTIONS}")
   images = _flickr_captions()[:num_images]
   hyps = {k: captions[i] for k, captions in enumerate(images)}
   refs = {k: list(captions[:i] + captions[i + 1 :]) for k, captions in enumerate(images)}
@@ -140,10 +137,8 @@ def test_raw_text_pipeline_matches_coco_caption_with_its_tokenizer_and_meteor():
   import shutil
   from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
   from capflax.metrics.coco import coco_scores
-  if not CAPTIONS.exists():
-    pytest.skip(f"Flickr8k captions not found at {CAPTIONS}")
   by_image = {}
-  with CAPTIONS.open(newline="", encoding="utf-8") as f:
+  with flickr8k_captions_csv() as f:
     for row in csv.DictReader(f):
       by_image.setdefault(row["image"], []).append(row["caption"])
   images = list(by_image)[:100]
