@@ -206,7 +206,8 @@ def _check_ranges(values: dict) -> None:
           fractions.values()) > 0:
     raise ConfigError(f"config.data.split_fractions={fractions!r}: must map split names to "
                       f"fractions in [0, 1], not all 0.")
-  if not (values["train.num_steps"] > 0 or values["train.num_epochs"] > 0):
+  if not (values["train.num_steps"] > 0 or values["train.num_epochs"] > 0
+          or values.get("train.flops_budget", 0) > 0):
     raise ConfigError("config.train.num_steps and config.train.num_epochs are both 0: set "
                       "one > 0.")
 

@@ -48,7 +48,7 @@ def test_shipped_configs_pass():
     ({"data__split_fractions": {"train": 2.0}}, "config.data.split_fractions={'train': 2.0}: "
      "must map split names to fractions in [0, 1], not all 0."),
     ({"model__encoder__variant": "B/x"}, "config.model.encoder.variant: unknown ViT variant "
-     "'B/x'; expected e.g. 'B/16' with size in ['B', 'L', 'S', 'Ti']."),
+     "'B/x'; expected e.g. 'B/16' with size in ['B', 'L', 'S', 'So400m', 'Ti', 'g-opt']."),
 ])
 def test_each_bad_value_is_one_line_naming_key_value_and_what_it_may_be(flat, message):
   with pytest.raises(ConfigError) as error:
