@@ -29,7 +29,7 @@ from capflax.errors import ConfigError
 
 def check(config: ml_collections.ConfigDict) -> None:
   """Caching is exact only for a frozen encoder that sees each image the same way."""
-  if not config.data.get("cache_features", False):
+  if not config.data.cache_features:
     return
   if not config.model.encoder.frozen:
     raise ConfigError("config.data.cache_features needs model.encoder.frozen=True (a trained "

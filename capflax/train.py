@@ -110,7 +110,7 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
       in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
       out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
   phases.mark("compile")  # Initialising the state compiles it.
-  cached = config.data.get("cache_features", False)
+  cached = config.data.cache_features
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],

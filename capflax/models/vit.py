@@ -218,7 +218,7 @@ def sizes(enc) -> dict:
 def build(enc, model) -> ViT:
   return ViT(**sizes(enc), class_token=enc.class_token, num_classes=enc.num_classes,
              dropout=enc.dropout, dtype=jnp.dtype(model.dtype), remat=model.remat,
-             scan=model.scan, stem=enc.get("stem", "patch"), posemb=enc.get("posemb", "learned"))
+             scan=model.scan, stem=enc.stem, posemb=enc.posemb)
 
 
 # The original vision_transformer release's names -> big_vision's (ours).
