@@ -222,7 +222,7 @@ def _check_consistency(config, values: dict) -> None:
   if enc.pretrained and not enc.init_from:
     raise ConfigError("config.model.encoder.init_from is empty, but this config fine-tunes a "
                       "pretrained encoder: pass --config.model.encoder.init_from=PATH (see "
-                      "README \"Encoders\"), or --config.model.encoder.pretrained=False to train "
+                      "docs/encoders.md), or --config.model.encoder.pretrained=False to train "
                       "it from scratch.")
   for part in ("encoder", "decoder"):
     m = config.model[part]

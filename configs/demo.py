@@ -47,7 +47,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.remat = False  # Recompute each Transformer block's activations in the backward pass.
   c.model.scan = False  # ViT encoder blocks as one nn.scan: stacked parameters, one compile.
   # name: 'vit' | 'resnet' (v1.5, BatchNorm) | 'bit' (ResNetV2); variant: 'B/16', '50', 'R50x1'
-  # (empty for 'vit': the sizes below). init_from: a public .npz (see README "Encoders").
+  # (empty for 'vit': the sizes below). init_from: a public .npz (docs/encoders.md).
   c.model.encoder = ml_collections.ConfigDict(dict(
       name="vit", variant="", width=128, depth=3, mlp_dim=512, num_heads=4, patch_size=8,
       class_token=False, num_classes=0, dropout=0.0, init_from="", frozen=False,

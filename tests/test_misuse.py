@@ -77,8 +77,8 @@ def test_every_command_ends_a_user_error_with_one_line(copied_run, tmp_path):
        f"capflax: --workdir={as_file} is a file, not a folder; give a folder."),
       (["capflax.main", "--config=configs/vit_b16.py", f"--workdir={fresh}"], 1,
        "capflax: config.model.encoder.init_from is empty, but this config fine-tunes a "
-       "pretrained encoder: pass --config.model.encoder.init_from=PATH (see README "
-       "\"Encoders\"), or --config.model.encoder.pretrained=False to train it from scratch."),
+       "pretrained encoder: pass --config.model.encoder.init_from=PATH (see "
+       "docs/encoders.md), or --config.model.encoder.pretrained=False to train it from scratch."),
       (["capflax.main", f"--config=configs/from_record.py:{bad_record}", f"--workdir={fresh}"],
        1, f"capflax: --config=configs/from_record.py: {bad_record}: config.train.batch_size="
        "'8': must be an int."),

@@ -9,7 +9,7 @@
 
 It reads the manual download with capflax's own readers, so every layout, the official
 split, and the up-front check of every caption and image are the same as in training.
-capflax training itself reads the folder directly (README, "Data").
+capflax training itself reads the folder directly (docs/data.md).
 """
 
 import numpy as np
