@@ -69,12 +69,18 @@ def notes(analysis: scaling_fits.Analysis, runs: list[scaling_fits.Run]) -> list
     text = (f"Approach {approach} ({name}): N_opt ~ C^{with_interval(ivs, 'n_opt')}, "
             f"D_opt ~ C^{with_interval(ivs, 'd_opt')}")
     if approach == 2:
-      text += "; N_opt per budget: " + ", ".join(f"{p.budget:.3g} FLOPs -> {p.n_opt:.3g}"
-                                                  for p in fit.profiles)
+      text += "; N_opt per budget: " + ", ".join(
+          f"{p.budget:.3g} FLOPs -> {p.n_opt:.3g}"
+          + ("" if p.bracketed else " (outside the sizes run: extrapolated)")
+          for p in fit.profiles)
+      text += "".join(f"; left out: {why}" for why in fit.left_out)
     if approach == 3:
       text += (f"; L(N, D) = {fit.E:.3g} + {fit.A:.3g} / N^{fit.alpha:.3f} + {fit.B:.3g} / "
                f"D^{fit.beta:.3f}; alpha {with_interval(ivs, 'alpha')}, beta "
                f"{with_interval(ivs, 'beta')}, E {with_interval(ivs, 'E')}")
+      if fit.E < 1e-6 * min(r.loss for r in runs):
+        text += (" (E at its bound, 0: the runs do not approach an irreducible loss, so E is "
+                 "not identified)")
     if analysis.failed[approach]:
       text += f" ({analysis.failed[approach]} replicate(s) could not be fitted, left out)"
     lines.append(text)
@@ -142,6 +148,13 @@ def plot_isoflop(iso, runs, intervals, path):
     left.plot(grid, c0 + c1 * np.log(grid) + c2 * np.log(grid) ** 2, "-", color=color,
               label=f"C = {profile.budget:.3g} FLOPs: N_opt {profile.n_opt:.3g}")
     left.plot(profile.n_opt, profile.loss_opt, "*", color=color, ms=14, mec="black")
+  fitted = {p.budget for p in iso.profiles}
+  for budget in sorted({r.budget for r in runs} - fitted):  # Profiles with no minimum.
+    members = [scaling_fits.mean_over_seeds(g) for g in scaling_fits.by_group(
+        [r for r in runs if r.budget == budget])]
+    members.sort(key=lambda r: r.params)
+    left.plot([r.params for r in members], [r.loss for r in members], "o--", color="gray",
+              alpha=0.6, label=f"C = {budget:.3g} FLOPs: no minimum (left out)")
   if any(len(g) > 1 for g in scaling_fits.by_group(runs)):
     left.plot([], [], "x", color="gray", label="individual seeds (point: mean ± std)")
   left.plot([], [], "*", color="gray", mec="black", ms=10, label="parabola minimum (N_opt)")

@@ -42,6 +42,9 @@ START_GRID = {"alpha": np.arange(0.0, 2.01, 0.5), "beta": np.arange(0.0, 2.01, 0
 OPTIMISER = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000}
 # a and b of N_opt ~ C^a, D_opt ~ C^b: what all three approaches give, compared by `verdict`.
 EXPONENTS = {"n_opt": "N_opt", "d_opt": "D_opt"}
+# An exponent's interval wider than this (N_opt and D_opt exponents lie in 0..1 in theory)
+# is too wide for overlapping intervals to count as agreement.
+WIDE = 1.0
 
 
 class FitError(ValueError):
@@ -187,13 +190,19 @@ class Profile:
   n_opt: float
   loss_opt: float
 
+  @property
+  def bracketed(self) -> bool:
+    """Whether the minimum lies within the sizes run (else it is an extrapolation)."""
+    return bool(self.params.min() <= self.n_opt <= self.params.max())
+
 
 @dataclasses.dataclass(frozen=True)
 class IsoFlop:
-  profiles: list
+  profiles: list  # The budgets whose profile has a minimum.
   d_opt: np.ndarray  # [budgets] D_opt = budget / f(N_opt)
   cost: CostModel
   laws: PowerLaws
+  left_out: tuple = ()  # Why each budget without a minimum is not in the power laws.
 
 
 def fit_profile(budget: float, params, loss) -> Profile:
@@ -211,18 +220,30 @@ def fit_profile(budget: float, params, loss) -> Profile:
 
 
 def fit_isoflop(runs: Sequence[Run]) -> IsoFlop:
-  """Approach 2, on the runs that have a budget: a parabola in ln N per budget."""
+  """Approach 2, on the runs that have a budget: a parabola in ln N per budget.
+
+  A budget whose profile has no minimum (the sizes do not reach past the optimum) is left
+  out of the power laws and named in `left_out`; two budgets with a minimum are needed."""
   budgeted = [r for r in runs if r.budget]
   budgets = sorted({r.budget for r in budgeted})
   if len(budgets) < 2:
     raise FitError(f"IsoFLOP profiles need runs at two or more budgets, got {len(budgets)}.")
   means = [mean_over_seeds(g) for g in by_group(budgeted)]
-  profiles = [fit_profile(c, [r.params for r in means if r.budget == c],
-                          [r.loss for r in means if r.budget == c]) for c in budgets]
+  profiles, left_out = [], []
+  for c in budgets:
+    try:
+      profiles.append(fit_profile(c, [r.params for r in means if r.budget == c],
+                                  [r.loss for r in means if r.budget == c]))
+    except FitError as e:
+      left_out.append(str(e))
+  if len(profiles) < 2:
+    raise FitError(f"IsoFLOP profiles need two or more budgets with a minimum, got "
+                   f"{len(profiles)}: " + "; ".join(m.rstrip(".") for m in left_out) + ".")
+  budgets = [p.budget for p in profiles]
   cost = CostModel.fit(means)
   n_opt = np.array([p.n_opt for p in profiles])
   d_opt = cost.examples(budgets, n_opt)
-  return IsoFlop(profiles, d_opt, cost, PowerLaws.fit(budgets, n_opt, d_opt))
+  return IsoFlop(profiles, d_opt, cost, PowerLaws.fit(budgets, n_opt, d_opt), tuple(left_out))
 
 
 # --- Approach 3: the parametric loss ------------------------------------------------------
@@ -239,15 +260,14 @@ class Parametric:
   objective: float  # The Huber loss at the fit.
   cost: CostModel
   laws: PowerLaws
+  # (alpha, beta, ln E, ln A, ln B) as optimised: the start of bootstrap refits. Kept, not
+  # recomputed from E: a fit that drives ln E to -40 has E == 0.0 in float, and log(E) = -inf
+  # would start every refit at a NaN objective, where L-BFGS-B stops at once.
+  theta: tuple
 
   def loss(self, params, examples):
     return self.E + self.A / np.asarray(params) ** self.alpha + self.B / np.asarray(
         examples) ** self.beta
-
-  @property
-  def theta(self) -> tuple:
-    """(alpha, beta, ln E, ln A, ln B): the fit's own coordinates."""
-    return (self.alpha, self.beta, np.log(self.E), np.log(self.A), np.log(self.B))
 
   def exponents(self) -> dict:
     return {"alpha": self.alpha, "beta": self.beta, "E": self.E} | self.laws.exponents()
@@ -309,11 +329,13 @@ def fit_parametric(runs: Sequence[Run], *, delta: float = HUBER_DELTA, starts: i
     candidates = grid[np.argsort(values)[:starts]]
   theta, best = min((_minimise(s, log_n, log_d, log_loss, delta) for s in candidates),
                     key=lambda fit: fit[1])
+  if not np.isfinite(best):
+    raise FitError("the parametric fit did not converge (non-finite objective).")
   alpha, beta, e, a, b = theta
   cost = CostModel.fit(means)
   return Parametric(float(np.exp(e)), float(np.exp(a)), float(np.exp(b)), float(alpha),
                     float(beta), best, cost, frontier_laws(np.exp(a), np.exp(b), alpha, beta,
-                                                           cost))
+                                                           cost), tuple(map(float, theta)))
 
 
 def frontier_laws(A, B, alpha, beta, cost: CostModel) -> PowerLaws:
@@ -456,7 +478,13 @@ def verdict(intervals: dict, errors: dict, level: float) -> str:
       shown = ", ".join(f"{i}: {intervals[i][name].estimate:.3f} "
                         f"[{intervals[i][name].low:.3f}, {intervals[i][name].high:.3f}]"
                         for i in done)
-      if apart:
+      wide = [i for i in done if intervals[i][name].high - intervals[i][name].low > WIDE]
+      if wide and not apart:
+        lines.append(f"{what} exponent: no test of agreement ({shown}): the {level:.0%} "
+                     f"interval of approach {' and '.join(map(str, wide))} spans more than "
+                     f"{WIDE:g}, so overlapping says nothing; more sizes, budgets or seeds "
+                     "narrow it.")
+      elif apart:
         lines.append(f"{what} exponent: the approaches DISAGREE ({shown}); no overlap between "
                      + ", ".join(f"{i} and {j}" for i, j in apart) + ".")
       else:

@@ -145,7 +145,9 @@ def test_too_little_to_fit_is_said():
   assert analysis.fits == {} and analysis.intervals == {}
   assert analysis.errors == {
       1: "the envelope needs runs of two or more model sizes.",
-      2: "budget 1e+09 FLOPs: a parabola needs three or more model sizes, got 1.",
+      2: "IsoFLOP profiles need two or more budgets with a minimum, got 0: budget 1e+09 FLOPs: "
+         "a parabola needs three or more model sizes, got 1; budget 1e+10 FLOPs: a parabola "
+         "needs three or more model sizes, got 1.",
       3: "the parametric fit needs runs at two or more model sizes and data sizes."}
   assert analysis.verdict.splitlines()[0] == (
       "Too few approaches could be fitted to compare (0 of 3).")
@@ -181,3 +183,53 @@ def test_a_fit_no_replicate_can_repeat_is_not_given_an_interval():
   assert 2 not in analysis.fits and 2 not in analysis.intervals
   assert analysis.errors[2] == ("none of the 4 bootstrap replicates could be fitted: too few "
                                 "runs to resample")
+
+
+def test_a_fit_whose_E_underflows_still_starts_its_refits():
+  """E = 0: a fit may drive ln E to -1000 (the CPU IsoFLOP sweep's did), where exp gives
+  E == 0.0. Refits must start from the fit's own coordinates: a start at log(0) = -inf is a
+  NaN objective, where L-BFGS-B stops at once and every replicate repeated the fit."""
+  rng = np.random.default_rng(3)
+  runs = [dataclasses.replace(r, loss=float((synthetic.loss(r.params, r.examples)
+                                              - synthetic.TRUE["E"]) * np.exp(rng.normal(0, 0.01))))
+          for r in synthetic.sweep(np.random.default_rng(3), seeds=1, sizes=5)]
+  fit = sf.fit_parametric(runs, start_from=(0.3, 0.3, -1000.0, np.log(40.0), np.log(60.0)))
+  assert fit.E == 0.0 and np.all(np.isfinite(fit.theta)) and fit.theta[2] < -900
+  refit = sf.fit_parametric(sf.resample(runs, np.random.default_rng(1)), start_from=fit.theta)
+  assert np.isfinite(refit.objective) and abs(refit.alpha - fit.alpha) > 1e-4
+  assert fit.alpha == pytest.approx(synthetic.TRUE["alpha"], abs=0.05)
+
+
+def test_a_budget_whose_profile_has_no_minimum_is_left_out_and_named():
+  """The smallest budget's sizes all lie past its optimum (loss rising with N): its profile
+  is not convex, so the power laws come from the other two budgets."""
+  runs = synthetic.sweep(np.random.default_rng(0), noise=0.0, seeds=1)
+  runs = [dataclasses.replace(r, loss=1.0 + np.log(r.params) ** 0.5) if r.budget == 1e11 else r
+          for r in runs]
+  iso = sf.fit_isoflop(runs)
+  assert [p.budget for p in iso.profiles] == [1e12, 1e13]
+  assert iso.left_out == ("budget 1e+11 FLOPs: the loss is not convex in log N (no minimum); "
+                          "the sizes may not bracket the optimum.",)
+  assert all(p.bracketed for p in iso.profiles)
+  assert iso.laws.n_opt == pytest.approx(synthetic.N_OPT_EXPONENT, abs=1e-3)
+  only_one = [r for r in runs if r.budget != 1e13]
+  with pytest.raises(sf.FitError, match=r"^IsoFLOP profiles need two or more budgets with a "
+                                        r"minimum, got 1: budget 1e\+11 FLOPs"):
+    sf.fit_isoflop(only_one)
+
+
+def test_a_minimum_outside_the_sizes_run_is_an_extrapolation():
+  x = np.log([1e4, 3e4, 1e5])
+  profile = sf.fit_profile(1e12, np.exp(x), 2.0 + 0.5 * (x - np.log(5e3)) ** 2)
+  assert profile.n_opt == pytest.approx(5e3, rel=1e-9) and not profile.bracketed
+
+
+def test_overlap_of_too_wide_intervals_is_not_called_agreement():
+  wide = {"n_opt": sf.Interval(-0.7, -1.2, 5.5), "d_opt": sf.Interval(0.5, 0.4, 0.6)}
+  narrow = {"n_opt": sf.Interval(0.5, 0.3, 0.8), "d_opt": sf.Interval(0.5, 0.45, 0.55)}
+  assert sf.verdict({2: wide, 3: narrow}, {}, 0.9).splitlines() == [
+      "N_opt exponent: no test of agreement (2: -0.700 [-1.200, 5.500], 3: 0.500 [0.300, "
+      "0.800]): the 90% interval of approach 2 spans more than 1, so overlapping says nothing; "
+      "more sizes, budgets or seeds narrow it.",
+      "D_opt exponent: the approaches agree (2: 0.500 [0.400, 0.600], 3: 0.500 [0.450, 0.550]; "
+      "every pair of 90% intervals overlaps)."]
