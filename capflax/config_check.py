@@ -7,7 +7,7 @@ traceback an hour into a run. It checks
   ranges (sizes and intervals > 0, fractions in [0, 1], image size a multiple of the
   patch size, width a multiple of the heads);
   names against the tables that define them (encoders in capflax.models, decode methods
-  in capflax.evaluation, schedules in capflax.optim, layouts in capflax.data), so a new
+  in capflax.decode, schedules in capflax.optim, layouts in capflax.data), so a new
   entry there is allowed here without an edit.
 """
 
@@ -16,7 +16,7 @@ import math
 
 import ml_collections
 
-from capflax import evaluation, optim
+from capflax import decode, evaluation, optim
 from capflax.data import dataset, pipeline, sources, tfds_source
 from capflax.errors import ConfigError
 from capflax.models import captioner, decoder, encoders, vit
@@ -92,7 +92,7 @@ def _names() -> dict[str, tuple[str, ...]]:
       "model.encoder.name": tuple(encoders.REGISTRY),
       "model.decoder.positions": tuple(decoder.POSITIONS),
       "model.dtype": DTYPES,
-      "decode.method": tuple(evaluation.METHODS),
+      "decode.method": tuple(decode.METHODS),
       "optim.schedule": tuple(optim.SCHEDULES),
       "data.captions_per_image": tuple(pipeline.CAPTIONS_PER_IMAGE),
       "data.on_bad_example": tuple(dataset.POLICIES),
