@@ -2,8 +2,9 @@
 
 Each step samples `scst.num_samples` captions per image with the jitted sampler (softmax at
 temperature 1, no constraints: the policy whose log-probabilities the update differentiates),
-decodes each image greedily too, rewards every caption on the host (`capflax.reward`), and
-hands the update the samples with their advantages, reward - baseline. The baseline is the
+rewards every caption on the host (`capflax.reward`), and hands the update the samples with
+their advantages, reward - baseline. The greedy captions are decoded for the 'greedy'
+baseline, and otherwise only on the steps that log (`train.log_every`), for their CIDEr-D. The baseline is the
 mean reward of the image's other samples ('mean', ruotianluo's new_self_critical) or its
 greedy caption's ('greedy', Rennie et al.'s). Sampling draws from `fold_in(state.rng, step)`,
 so a resumed run samples what an uninterrupted one would.
@@ -52,7 +53,7 @@ class Stage:
     del model  # The searches build their cached-decoding twin.
     s = config.scst
     self.mesh, self.num_samples, self.baseline = mesh, s.num_samples, BASELINES[s.baseline]
-    self.append_eos = s.append_eos
+    self.append_eos, self.log_every = s.append_eos, config.train.log_every
     self.reward = reward.Reward.from_records(records, vocab, config.data.max_len, s.append_eos,
                                              s.bleu4_weight)
     self.sample = _search(config, "sample", len(vocab), mesh, s.num_samples)
@@ -61,19 +62,22 @@ class Stage:
   def __call__(self, state, local: dict) -> tuple[dict, dict]:
     images = sharding.global_batch({"image": local["image"]}, self.mesh)["image"]
     key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), _SAMPLE_STREAM)
-    sampled = self.sample(state.variables, images, key)  # [B, S, T]: the policy, not its EMA
-    greedy = self.greedy(state.variables, images, key)[:, 0]  # [B, T]
+    logs = (int(state.step) + 1) % self.log_every == 0  # The step this batch trains logs.
+    with_greedy = logs or self.baseline is greedy_reward
+    outputs = [self.sample(state.variables, images, key)]  # [B, S, T]: the policy, not its EMA
+    if with_greedy:
+      outputs.append(self.greedy(state.variables, images, key)[:, 0])  # [B, T]
     # Every host scores the whole global batch: the same metrics everywhere.
-    sampled, greedy, index = (np.asarray(multihost_utils.process_allgather(x, tiled=True))
-                              for x in (sampled, greedy, local["image_index"]))
+    index, sampled, *greedy = (np.asarray(multihost_utils.process_allgather(x, tiled=True))
+                               for x in (local["image_index"], *outputs))
     big_b, s, t = sampled.shape
-    flat = np.concatenate([sampled.reshape(big_b * s, t), greedy])  # [B * S + B, T]
-    rewards, cider = self.reward(np.concatenate([np.repeat(index, s), index]),
+    flat = np.concatenate([sampled.reshape(big_b * s, t), *greedy])  # [B * S (+ B), T]
+    rewards, cider = self.reward(np.concatenate([np.repeat(index, s)] + [index] * len(greedy)),
                                  reward.caption_words(flat, self.append_eos))
-    sample_reward, greedy_rewards = rewards[:-big_b].reshape(big_b, s), rewards[-big_b:]
-    baseline = self.baseline(sample_reward, greedy_rewards)  # [B, S]
+    sample_reward = rewards[:big_b * s].reshape(big_b, s)  # [B, S]
+    baseline = self.baseline(sample_reward, rewards[big_b * s:])  # [B, S]
 
-    words, eos = (x[:-big_b].reshape(big_b, s) for x in reward.caption_lengths(flat))  # [B, S]
+    words, eos = (x[:big_b * s].reshape(big_b, s) for x in reward.caption_lengths(flat))
     # The tokens up to and including EOS count; PAD after (and from a sampled PAD on).
     counted = (np.arange(t) < (words + eos)[..., None])  # [B, S, T]
     tokens = np.concatenate([np.full((big_b, s, 1), BOS_ID, sampled.dtype),
@@ -84,7 +88,8 @@ class Stage:
         {"image": local["image"], "tokens": tokens[rows].astype(np.int32),
          "advantages": (sample_reward - baseline)[rows].astype(np.float32)}, self.mesh)
     metrics = {"reward": float(sample_reward.mean()), "baseline": float(baseline.mean()),
-               "sample_cider_d": float(cider[:-big_b].mean()),
-               "greedy_cider_d": float(cider[-big_b:].mean()),
+               "sample_cider_d": float(cider[:big_b * s].mean()),
                "sample_length": float(words.mean()), "no_eos": float(1.0 - eos.mean())}
+    if greedy:
+      metrics["greedy_cider_d"] = float(cider[big_b * s:].mean())
     return batch, metrics

@@ -263,8 +263,8 @@ class _Timer:
 
 
 def _check_and_average(pending: list[tuple[int, dict]], workdir: str) -> dict:
-  """Means of the pending steps' metrics (their tokens summed: loss, gradient norm and the
-  objective's own); the first non-finite step stops the run."""
+  """Means of the pending steps' metrics (their tokens summed): loss, gradient norm and the
+  objective's own, each over the steps that have it; the first non-finite step stops the run."""
   values = jax.device_get([m for _, m in pending])
   for (step, _), m in zip(pending, values):
     if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
@@ -272,7 +272,8 @@ def _check_and_average(pending: list[tuple[int, dict]], workdir: str) -> dict:
           f"non-finite {'loss' if not np.isfinite(m['loss']) else 'gradient norm'} at step "
           f"{step} (loss {float(m['loss'])}, gradient norm {float(m['grad_norm'])}); stopped "
           f"without saving: the last good checkpoint is in {workdir}/checkpoints.")
-  means = {k: float(np.mean([m[k] for m in values])) for k in values[0] if k != "tokens"}
+  keys = dict.fromkeys(k for m in values for k in m if k != "tokens")  # Some log sometimes.
+  means = {k: float(np.mean([m[k] for m in values if k in m])) for k in keys}
   return means | {"steps": len(values), "tokens": int(sum(m["tokens"] for m in values))}
 
 

@@ -53,6 +53,9 @@ def test_the_update_batch_holds_the_samples_and_their_advantages(tiny_scst):
   assert 0 <= metrics["no_eos"] <= 1 and metrics["sample_length"] > 0
   again, _ = stage(state, batch)  # The samples are a function of (rng, step).
   np.testing.assert_array_equal(np.asarray(again["tokens"]), tokens)
+  # Greedy captions only on the steps that log (train.log_every=2: step 2, not step 1).
+  assert "greedy_cider_d" not in metrics
+  assert 0 <= stage(state.replace(step=state.step + 1), batch)[1]["greedy_cider_d"] <= 10
 
 
 def test_a_few_steps_raise_the_mean_reward_of_the_batch(tiny_scst):
