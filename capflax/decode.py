@@ -4,10 +4,12 @@ A model enters only through `tokens_to_logits(tokens [n], position, cache) -> (l
 [n, vocab], cache)`, so the searches are testable with hand-built toy models. Every
 search is one `lax.while_loop`; outputs are [batch, max_len] tokens ending in EOS (kept)
 and PAD after it. `METHODS` names each search (`config.decode.method`) and `search` runs
-the one a `Search` names, so a new search is its function and one entry there. Beam search follows t5x `decoding.py`: 2K candidates per step so that K
-stay live after some end, GNMT length penalty on ended hypotheses, early stop once no
-live beam can beat the ended ones, and the cache reordered by beam at every step. As in
-fairseq, a hypothesis ends only if its EOS ranks within the top K of the step.
+the one a `Search` names, so a new search is its function and one entry there.
+
+Beam search follows t5x `decoding.py`: 2K candidates per step so that K stay live after
+some end, GNMT length penalty on ended hypotheses, early stop once no live beam can beat
+the ended ones, and the cache reordered by beam at every step. As in fairseq, a
+hypothesis ends only if its EOS ranks within the top K of the step.
 """
 
 import dataclasses

@@ -3,11 +3,11 @@
 Each step samples `scst.num_samples` captions per image with the jitted sampler (softmax at
 temperature 1, no constraints: the policy whose log-probabilities the update differentiates),
 rewards every caption on the host (`capflax.reward`), and hands the update the samples with
-their advantages, reward - baseline. The greedy captions are decoded for the 'greedy'
-baseline, and otherwise only on the steps that log (`train.log_every`), for their CIDEr-D. The baseline is the
-mean reward of the image's other samples ('mean', ruotianluo's new_self_critical) or its
-greedy caption's ('greedy', Rennie et al.'s). Sampling draws from `fold_in(state.rng, step)`,
-so a resumed run samples what an uninterrupted one would.
+their advantages, reward - baseline. The baseline is the mean reward of the image's other
+samples ('mean', ruotianluo's new_self_critical) or its greedy caption's ('greedy', Rennie
+et al.'s). The greedy captions are decoded for the 'greedy' baseline, and otherwise only on
+the steps that log (`train.log_every`), for their CIDEr-D. Sampling draws from
+`fold_in(state.rng, step)`, so a resumed run samples what an uninterrupted one would.
 """
 
 import jax

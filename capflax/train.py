@@ -23,8 +23,8 @@ from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from capflax import (checkpoint, config_check, curve, evaluation, feature_cache, gallery, hardware,
-                     objectives, preemption, resume, run_files, run_record, sharding, step as step_lib,
-                     warm_start, workdir_lock)
+                     objectives, preemption, resume, run_files, run_record, sharding,
+                     step as step_lib, warm_start, workdir_lock)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError, NonFiniteError
 from capflax.models import encoders
