@@ -7,8 +7,9 @@ traceback an hour into a run. It checks
   ranges (sizes and intervals > 0, fractions in [0, 1], image size a multiple of the
   patch size, width a multiple of the heads);
   names against the tables that define them (encoders in capflax.models, decode methods
-  in capflax.evaluation, schedules in capflax.optim, layouts in capflax.data), so a new
-  entry there is allowed here without an edit.
+  in capflax.decode, objectives in capflax.objectives, SCST baselines in capflax.scst,
+  schedules in capflax.optim, layouts in capflax.data), so a new entry there is allowed
+  here without an edit; the fields an objective owns keep their defaults under another.
 """
 
 import difflib
@@ -16,7 +17,7 @@ import math
 
 import ml_collections
 
-from capflax import evaluation, optim
+from capflax import decode, evaluation, objectives, optim, scst
 from capflax.data import dataset, pipeline, sources, tfds_source
 from capflax.errors import ConfigError
 from capflax.models import captioner, decoder, encoders, vit
@@ -70,6 +71,8 @@ _RANGES = {
     "train.profile_steps": (0, None, True),
     "train.profile_first_step": (0, None, True),
     "train.peak_flops_per_device": (0, None, True),
+    "scst.num_samples": (1, None, True),
+    "scst.bleu4_weight": (0, None, True),
     "mesh.fsdp_min_size": (0, None, True),
     "eval.batch_size": (1, None, True),
     "eval.max_val_images": (1, None, True),
@@ -92,7 +95,9 @@ def _names() -> dict[str, tuple[str, ...]]:
       "model.encoder.name": tuple(encoders.REGISTRY),
       "model.decoder.positions": tuple(decoder.POSITIONS),
       "model.dtype": DTYPES,
-      "decode.method": tuple(evaluation.METHODS),
+      "decode.method": tuple(decode.METHODS),
+      "train.objective": tuple(objectives.OBJECTIVES),
+      "scst.baseline": tuple(scst.BASELINES),
       "optim.schedule": tuple(optim.SCHEDULES),
       "data.captions_per_image": tuple(pipeline.CAPTIONS_PER_IMAGE),
       "data.on_bad_example": tuple(dataset.POLICIES),
@@ -184,7 +189,29 @@ def check(config: ml_collections.ConfigDict) -> None:
     if values[key] not in allowed:
       raise ConfigError(f"config.{key}={values[key]!r}: unknown; allowed: "
                         f"{', '.join(map(repr, allowed))}.")
+  _check_objective(values, reference)
   _check_consistency(config, values)
+
+
+def _check_objective(values: dict, reference: dict) -> None:
+  """The fields other objectives own stay at their defaults (so a forgotten
+  train.objective is caught); SCST's settings fit together."""
+  chosen = values["train.objective"]
+  for name, objective in objectives.OBJECTIVES.items():
+    for key in objective.fields:
+      if name != chosen and key not in objectives.OBJECTIVES[chosen].fields and (
+          values[key] != reference[key]):
+        raise ConfigError(f"config.{key}={values[key]!r} is a setting of "
+                          f"train.objective={name!r}, but config.train.objective={chosen!r}.")
+  if chosen != "scst":
+    return
+  if values["scst.baseline"] == "mean" and values["scst.num_samples"] < 2:
+    raise ConfigError(f"config.scst.num_samples={values['scst.num_samples']}: the 'mean' "
+                      f"baseline (config.scst.baseline) averages the image's other samples, so "
+                      f"it needs >= 2.")
+  if values["data.cache_features"]:
+    raise ConfigError("config.data.cache_features=True: train.objective='scst' samples from "
+                      "the images, not from stored encoder tokens; set it to False.")
 
 
 def _check_ranges(values: dict) -> None:
@@ -219,7 +246,11 @@ def _check_consistency(config, values: dict) -> None:
     raise ConfigError(f"config.data.layout={layout!r}: unknown; allowed: '' (detect), "
                       f"{', '.join(map(repr, sources.LAYOUTS))} or 'tfds:NAME'.")
   enc = config.model.encoder
-  if enc.pretrained and not enc.init_from:
+  if enc.init_from and config.init_from_workdir:
+    raise ConfigError(f"config.model.encoder.init_from={enc.init_from!r} and "
+                      f"config.init_from_workdir={config.init_from_workdir!r}: both give the "
+                      f"starting weights; set one.")
+  if enc.pretrained and not enc.init_from and not config.init_from_workdir:
     raise ConfigError("config.model.encoder.init_from is empty, but this config fine-tunes a "
                       "pretrained encoder: pass --config.model.encoder.init_from=PATH (see "
                       "docs/encoders.md), or --config.model.encoder.pretrained=False to train "

@@ -3,10 +3,13 @@
 A model enters only through `tokens_to_logits(tokens [n], position, cache) -> (logits
 [n, vocab], cache)`, so the searches are testable with hand-built toy models. Every
 search is one `lax.while_loop`; outputs are [batch, max_len] tokens ending in EOS (kept)
-and PAD after it. Beam search follows t5x `decoding.py`: 2K candidates per step so that K
-stay live after some end, GNMT length penalty on ended hypotheses, early stop once no
-live beam can beat the ended ones, and the cache reordered by beam at every step. As in
-fairseq, a hypothesis ends only if its EOS ranks within the top K of the step.
+and PAD after it. `METHODS` names each search (`config.decode.method`) and `search` runs
+the one a `Search` names, so a new search is its function and one entry there.
+
+Beam search follows t5x `decoding.py`: 2K candidates per step so that K stay live after
+some end, GNMT length penalty on ended hypotheses, early stop once no live beam can beat
+the ended ones, and the cache reordered by beam at every step. As in fairseq, a
+hypothesis ends only if its EOS ranks within the top K of the step.
 """
 
 import dataclasses
@@ -215,3 +218,45 @@ def beam_search(tokens_to_logits: TokensToLogits, cache: Any, batch_size: int, m
   seqs = jnp.take_along_axis(jnp.concatenate([s.done_seq, s.live_seq], 1), pick[:, :, None], 1)
   scores = jnp.take_along_axis(jnp.concatenate([s.done_score, live_score], 1), pick, 1)
   return seqs[:, :, 1:], scores  # [b, K, T], [b, K]
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+  """A search as `config.decode` fixes it; the length penalty and the temperature are
+  arguments of `search` instead, so that they may be traced (one compile for every value)."""
+  method: str  # A key of METHODS.
+  max_len: int  # Tokens out, EOS included.
+  beam_size: int = 4
+  top_k: int = 0
+  top_p: float = 1.0
+  rules: Constraints = Constraints()
+
+
+def _greedy_rows(s, tokens_to_logits, cache, batch_size, num_return, rng, alpha, temperature):
+  return greedy(tokens_to_logits, cache, batch_size, s.max_len, s.rules)[:, None]  # [b, 1, T]
+
+
+def _beam_rows(s, tokens_to_logits, cache, batch_size, num_return, rng, alpha, temperature):
+  tokens, _ = beam_search(tokens_to_logits, cache, batch_size, s.max_len, s.beam_size, alpha,
+                          s.rules)  # [b, K, T]
+  return tokens[:, :num_return]  # [b, R, T]
+
+
+def _sample_rows(s, tokens_to_logits, cache, batch_size, num_return, rng, alpha, temperature):
+  many = jax.tree.map(lambda x: x if x.ndim == 0 else jnp.repeat(x, num_return, 0), cache)
+  tokens = sample(tokens_to_logits, many, batch_size * num_return, s.max_len, rng, temperature,
+                  s.top_k, s.top_p, s.rules)  # [b * R, T], each image's R rows together
+  return tokens.reshape(batch_size, num_return, s.max_len)  # [b, R, T]
+
+
+# config.decode.method -> (search, tokens_to_logits, cache, batch_size, num_return, rng, alpha,
+# temperature) -> tokens [b, num_return, max_len].
+METHODS = {"greedy": _greedy_rows, "beam": _beam_rows, "sample": _sample_rows}
+
+
+def search(s: Search, tokens_to_logits: TokensToLogits, cache: Any, batch_size: int,
+           num_return: int, rng: jax.Array, alpha=0.6, temperature=1.0) -> jax.Array:
+  """`num_return` captions per image by the search `s` names: tokens [b, num_return, max_len]
+  (greedy returns one; beam search its best, best first; sampling independent draws)."""
+  return METHODS[s.method](s, tokens_to_logits, cache, batch_size, num_return, rng, alpha,
+                           temperature)

@@ -4,7 +4,6 @@ import dataclasses
 import functools
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
@@ -19,9 +18,6 @@ from capflax.metrics.coco import coco_scores
 from capflax.models import captioner
 
 
-METHODS = ("greedy", "beam", "sample")  # config.decode.method
-
-
 def host_slice() -> pipeline.HostSlice:
   return pipeline.HostSlice(jax.process_index(), jax.process_count())
 
@@ -34,9 +30,10 @@ def decode_settings(config: ml_collections.ConfigDict) -> dict:
   if not 1 <= d["max_len"] <= limit:
     raise ValueError(f"decode.max_len must be in 1..{limit} (data.max_len + 1), "
                      f"got {d['max_len']}.")
-  if d["method"] not in METHODS:
-    raise ValueError(f"decode.method must be {', '.join(map(repr, METHODS[:-1]))} or "
-                     f"{METHODS[-1]!r}, got {d['method']!r}.")
+  methods = tuple(decode.METHODS)
+  if d["method"] not in methods:
+    raise ValueError(f"decode.method must be {', '.join(map(repr, methods[:-1]))} or "
+                     f"{methods[-1]!r}, got {d['method']!r}.")
   if d["beam_size"] < 1:
     raise ValueError(f"decode.beam_size must be >= 1, got {d['beam_size']}.")
   return d
@@ -51,9 +48,8 @@ def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
   the sampling temperature as traced scalars instead of `config.decode`'s constants, so
   that a server changes them per request without recompiling.
 
-  Searches as `config.decode` says. `cached=False` reruns the decoder over the whole token
-  buffer (fixed length, causally masked) at every step instead of using the KV cache: the
-  reference the cache is tested and timed against.
+  Searches as `config.decode` says (`decode.search`), over the captioner's own decoding
+  functions (`captioner.Decoding`); `cached=False` recomputes the prefix at every step.
   """
   d = decode_settings(config)
   rules = decode.Constraints(min_len=d["min_len"], no_repeat_ngram_size=d["no_repeat_ngram_size"],
@@ -62,50 +58,14 @@ def make_generate(config: ml_collections.ConfigDict, vocab_size: int, mesh, *,
     raise ConfigError(f"greedy decoding returns one caption per image, not {num_return}.")
   if d["method"] == "beam" and num_return > d["beam_size"]:
     raise ConfigError(f"num_return {num_return} exceeds decode.beam_size {d['beam_size']}.")
-  model = captioner.build(config, vocab_size, decode=cached)
-  steps = d["max_len"]
-  Captioner = type(model)
-
-  def first_cache(params, memory):
-    """The state `tokens_to_logits` starts from, for a batch of image tokens [b, n, d]."""
-    if not cached:
-      return {"memory": memory, "tokens": jnp.zeros(memory.shape[:1] + (steps,), jnp.int32)}
-    # A full-length call allocates the self-attention caches and fills the cross-attention ones.
-    _, variables = model.apply({"params": params}, memory,
-                               jnp.zeros((memory.shape[0], steps + 1), jnp.int32),
-                               method=Captioner.decode, mutable=["cache"])
-    return variables["cache"]
-
-  def make_tokens_to_logits(params):
-    def with_cache(tokens, position, cache):
-      # The cross-attention reads the image's keys/values from the cache: no memory needed.
-      logits, variables = model.apply(
-          {"params": params, "cache": cache}, None, tokens[:, None], position[None],
-          method=Captioner.decode, mutable=["cache"])
-      return logits[:, 0], variables["cache"]  # [n, vocab]
-
-    def recomputed(tokens, position, state):
-      prefix = state["tokens"].at[:, position].set(tokens)  # [n, steps]
-      logits = model.apply({"params": params}, state["memory"], prefix,
-                           method=Captioner.decode)  # [n, steps, vocab]
-      return logits[:, position], state | {"tokens": prefix}
-
-    return with_cache if cached else recomputed
+  settings = decode.Search(d["method"], d["max_len"], d["beam_size"], d["top_k"], d["top_p"], rules)
+  model = captioner.decoding(config, vocab_size, d["max_len"], cached)
 
   def generate(variables, images, rng, alpha, temperature):
-    memory = model.apply(variables, images, method=Captioner.encode)  # [b, n, d]
     params = variables["params"]
-    b = images.shape[0]
-    fn, cache = make_tokens_to_logits(params), first_cache(params, memory)
-    if d["method"] == "beam":
-      tokens, _ = decode.beam_search(fn, cache, b, steps, d["beam_size"], alpha, rules)
-      return tokens[:, :num_return]  # [b, R, T]
-    if d["method"] == "greedy":
-      return decode.greedy(fn, cache, b, steps, rules)[:, None]  # [b, 1, T]
-    many = jax.tree.map(lambda x: x if x.ndim == 0 else jnp.repeat(x, num_return, 0), cache)
-    tokens = decode.sample(fn, many, b * num_return, steps, rng, temperature, d["top_k"],
-                           d["top_p"], rules)  # [b * R, T]
-    return tokens.reshape(b, num_return, steps)
+    cache = model.first_cache(params, model.encode(variables, images))
+    return decode.search(settings, model.tokens_to_logits(params), cache, images.shape[0],
+                         num_return, rng, alpha, temperature)  # [b, R, T]
 
   batch = sharding.batch_sharding(mesh)
   replicated = sharding.replicated(mesh)
@@ -147,7 +107,7 @@ LOSS_SAMPLE_SEED = 1
 
 @functools.partial(jax.jit, static_argnames=("model",))
 def _loss_sums(variables, batch, model):
-  logits = model.apply(variables, batch["image"], batch["tokens"][:, :-1])
+  logits, _ = captioner.teacher_forced(model, variables, batch)  # [b, l, vocab]
   return losses.token_cross_entropy(logits, batch["tokens"][:, 1:])
 
 

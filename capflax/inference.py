@@ -15,7 +15,7 @@ from absl import logging
 from etils import epath
 from PIL import Image
 
-from capflax import checkpoint, config_check, run_files, sharding
+from capflax import checkpoint, config_check, decode, run_files, sharding
 from capflax import state as state_lib
 from capflax.data import dataset, pipeline
 from capflax.data.tokenizer import Vocabulary
@@ -58,7 +58,7 @@ def load(workdir: str, decode_overrides: dict | None = None) -> Run:
 
 def define_decode_flags(flags) -> None:
   """--method, --beam_size, ...: each replaces its `config.decode` field when given."""
-  flags.DEFINE_enum("method", None, ["greedy", "beam", "sample"], "decode.method")
+  flags.DEFINE_enum("method", None, list(decode.METHODS), "decode.method")
   flags.DEFINE_integer("beam_size", None, "decode.beam_size (beam search width)", lower_bound=1)
   flags.DEFINE_float("alpha", None, "decode.alpha: GNMT length penalty exponent")
   flags.DEFINE_integer("max_len", None, "decode.max_len: tokens, EOS included (0: the longest)",

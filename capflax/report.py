@@ -12,6 +12,9 @@ Reads every run.json under the given folders (`capflax.run_record`) and writes t
                       compute-optimal model size and data (`capflax.compute_optimal`), each
                       exponent with a bootstrap interval, and whether the three agree.
 Runs that differ only in their seed are one point: their mean, with the spread as an error bar.
+Runs started from another run's weights (`config.init_from_workdir`: SCST after cross-entropy)
+are another phase of that run: they are tabled (with their objective and parent) but neither
+plotted nor fitted, since their FLOPs and data add to their parent's.
 """
 
 import csv
@@ -141,13 +144,23 @@ def differing_config(runs: dict[str, dict]) -> list[str]:
   return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
 
 
+def parent(record: dict) -> str | None:
+  """'DIR@STEP' of the run whose weights this one started from; None for a run from scratch
+  (and for records written before run.json said)."""
+  origin = record.get("init_from")
+  return f"{origin['workdir']}@{origin['step']}" if origin else None
+
+
 def table(runs: dict[str, dict]) -> tuple[list[str], list[dict]]:
   """Column names and one row per run, smallest first; values as in run.json (None where
-  a run lacks one)."""
+  a run lacks one). With any run started from another's weights, each row also says its
+  objective and that parent ('init_from')."""
   splits = [s for s in ("val", "test") if any(s in r["metrics"] for r in runs.values())]
   varying = differing_config(runs)
-  columns = (["run", "encoder_params", "decoder_params", "total_params", "train_flops",
-              "examples", "tokens", "steps", "wall_time_s", "seed"]
+  phases = any(parent(r) for r in runs.values())
+  columns = (["run"] + (["objective", "init_from"] if phases else [])
+             + ["encoder_params", "decoder_params", "total_params", "train_flops",
+                "examples", "tokens", "steps", "wall_time_s", "seed"]
              + [f"{s}_{m}" for s in splits for m in TABLED] + varying)
   rows = []
   dirs = [os.path.dirname(path) for path in runs]
@@ -158,6 +171,8 @@ def table(runs: dict[str, dict]) -> tuple[list[str], list[dict]]:
            "total_params": r["params"]["total"], "train_flops": r["flops"]["total"],
            "examples": r["seen"]["examples"], "tokens": r["seen"]["tokens"],
            "steps": r["seen"]["steps"], "wall_time_s": r["wall_time_s"], "seed": r["seed"]}
+    if phases:
+      row |= {"objective": r.get("objective", {}).get("name", "xe"), "init_from": parent(r)}
     for s in splits:
       scores = r["metrics"].get(s)
       for m in TABLED:
@@ -345,14 +360,20 @@ def report(dirs: list[str], out: str | None = None, split: str | None = None,
   split = choose_split(runs, split)
   out = out or os.path.join(dirs[0], "report")
   os.makedirs(out, exist_ok=True)
-  metrics = plotted(runs, split)
-  pts = points(runs, split, metrics)
+  scratch = {path: r for path, r in runs.items() if not parent(r)}  # The scaling runs.
   notes, plots = [], []
-  for metric in metrics:
-    for name, plot in (("compute", plot_vs_compute), ("params", plot_vs_params)):
-      plots.append(f"{metric}_vs_{name}.png")
-      notes.append(plot(pts, metric, split, os.path.join(out, plots[-1])))
-  optimal, optimal_plots = compute_optimal.section(runs, out, bootstrap, level)
+  if len(scratch) < len(runs):
+    notes.append(f"{len(runs) - len(scratch)} run(s) started from another run's weights "
+                 f"(init_from_workdir) are tabled, not plotted: their FLOPs and data add to "
+                 f"their parent's.")
+  if scratch:
+    metrics = plotted(scratch, split)
+    pts = points(scratch, split, metrics)
+    for metric in metrics:
+      for name, plot in (("compute", plot_vs_compute), ("params", plot_vs_params)):
+        plots.append(f"{metric}_vs_{name}.png")
+        notes.append(plot(pts, metric, split, os.path.join(out, plots[-1])))
+  optimal, optimal_plots = compute_optimal.section(scratch, out, bootstrap, level)
   columns, rows = table(runs)
   write_tables(columns, rows, out, notes, plots, optimal, optimal_plots)
   return out, notes + optimal, plots + optimal_plots

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 from etils import epath
 
-from capflax import curve, losses, run_files
+from capflax import config_check, curve, losses, objectives, run_files
 from capflax.models import captioner
 
 RUN_RECORD = run_files.RUN_RECORD
@@ -41,13 +41,18 @@ def parameter_counts(params) -> dict:
   return {"encoder": encoder, "decoder": total - encoder, "total": total}
 
 
-def _shapes(config: ml_collections.ConfigDict, vocab_size: int, batch: int):
-  """The model, a training batch's shapes, and its variables' shapes (nothing allocated)."""
+def _shapes(config: ml_collections.ConfigDict, vocab_size: int, batch: int, captions: int = 1):
+  """The model, a training batch's shapes (`captions` per image), and its variables' shapes
+  (nothing allocated)."""
   model = captioner.build(config, vocab_size)
   s = config.data.image_size
   images = jax.ShapeDtypeStruct((batch, s, s, 3), jnp.uint8)
-  tokens = jax.ShapeDtypeStruct((batch, config.data.max_len + 2), jnp.int32)  # BOS .. EOS
-  return model, images, tokens, jax.eval_shape(model.init, jax.random.PRNGKey(0), images, tokens)
+  length = config.data.max_len + 2  # BOS .. EOS
+  tokens = jax.ShapeDtypeStruct((batch, length) if captions == 1 else (batch, captions, length),
+                                jnp.int32)
+  init_tokens = jax.ShapeDtypeStruct((batch, length), jnp.int32)
+  return model, images, tokens, jax.eval_shape(model.init, jax.random.PRNGKey(0), images,
+                                               init_tokens)
 
 
 def abstract_params(config: ml_collections.ConfigDict, vocab_size: int):
@@ -62,20 +67,23 @@ def training_flops_per_example(config: ml_collections.ConfigDict, vocab_size: in
   model is counted without `model.scan` (same arithmetic, blocks unrolled) and without
   `model.remat` (recomputation is not model FLOPs), on one global batch: no gradient
   accumulation loop either. Captions count at their padded length, as the hardware runs
-  them. Only shapes are traced; nothing is allocated or compiled.
+  them; an objective that differentiates several captions per image (SCST's samples) counts
+  them all, but not the search that sampled them (XLA counts a loop's body once). Only shapes
+  are traced; nothing is allocated or compiled.
   """
   config = config.copy_and_resolve_references()
   config.model.update(scan=False, remat=False)
   b = config.train.batch_size
-  model, images, tokens, variables = _shapes(config, vocab_size, b)
+  captions = objectives.OBJECTIVES[config.train.objective].captions_per_image(config)
+  model, images, tokens, variables = _shapes(config, vocab_size, b, captions)
   rng = jax.random.PRNGKey(0)
   params = variables.pop("params")  # The rest: BatchNorm statistics, if any.
 
   def loss(params, others, images, tokens):
-    logits, _ = model.apply({**others, "params": params}, images, tokens[:, :-1],
-                            train=True, rngs={"dropout": rng},
-                            mutable=["batch_stats"])  # [b, l, vocab]
-    total, count = losses.token_cross_entropy(logits, tokens[:, 1:])
+    logits, _ = captioner.teacher_forced(model, {**others, "params": params},
+                                         {"image": images, "tokens": tokens}, train=True,
+                                         rng=rng)  # [b, (k,) l, vocab]
+    total, count = losses.token_cross_entropy(logits, tokens[..., 1:])
     return total / count
 
   lowered = jax.jit(jax.grad(loss)).lower(params, variables, images, tokens)
@@ -121,16 +129,23 @@ def environment() -> dict:
 
 def write(workdir: epath.PathLike, config: ml_collections.ConfigDict, *, params,
           flops_per_example: float, steps: int, examples_seen: int, tokens_seen: int,
-          wall_time_s: float, results: dict) -> dict:
+          wall_time_s: float, results: dict, init_from: dict | None = None) -> dict:
   """Writes `workdir/run.json` atomically (call on process 0) and returns the record.
 
   `results` is what `train_and_evaluate` returns: its "eval" maps each split to the
   caption metrics and the teacher-forced "loss". The training curve (`capflax.curve`) is
-  read from the workdir.
+  read from the workdir. `init_from`: the run whose weights this one started from
+  ({'workdir', 'step'}), None for a run from scratch; its FLOPs and data are that run's, not
+  counted here.
   """
+  objective = config.train.objective
+  flat = config_check.flatten(config)
   record = {
       "config": config.to_dict(),
       "seed": config.seed,
+      "objective": {"name": objective, "settings": {
+          k: flat[k] for k in objectives.OBJECTIVES[objective].fields}},
+      "init_from": init_from,
       **environment(),
       "params": parameter_counts(params),
       "flops": {"per_example": flops_per_example,

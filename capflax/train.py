@@ -11,7 +11,6 @@ locked for this run alone (`workdir_lock`), and a workdir holding a run is compa
 the config (`resume`): a resume never continues another run's state.
 """
 
-import functools
 import time
 
 import jax
@@ -24,12 +23,12 @@ from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from capflax import (checkpoint, config_check, curve, evaluation, feature_cache, gallery, hardware,
-                     preemption, resume, run_files, run_record, sharding, workdir_lock)
+                     objectives, preemption, resume, run_files, run_record, sharding,
+                     step as step_lib, warm_start, workdir_lock)
 from capflax.data import augment, dataset, pipeline
 from capflax.errors import ConfigError, NonFiniteError
 from capflax.models import encoders
 from capflax.state import durations, make_spec
-from capflax.step import train_step
 
 
 def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
@@ -48,6 +47,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   start_time = time.time()  # Wall time includes loading data and compiling.
   config_check.check(config)
+  if config.init_from_workdir:
+    warm_start.check(config.init_from_workdir)
   lead = jax.process_index() == 0
   workdir_lock.prepare(workdir)
   with workdir_lock.hold(workdir, lead):
@@ -85,10 +86,14 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
   restored = checkpoint.restore_latest(mngr, workdir, spec.abstract)
   if restored is None:
     state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(config.seed))
-    if config.model.encoder.init_from:  # Fresh runs only: a resumed run has its own weights.
-      state = state.replace(params=encoders.load_encoder(config, state.params))
     meta = {"step": 0, "data": {"next_element": 0}, "seen": {"examples": 0, "tokens": 0},
             "elapsed_s": 0.0}
+    # Fresh runs only: a resumed run has its own weights.
+    if config.init_from_workdir:
+      state, meta["init_from"] = warm_start.initialise(
+          state, config.init_from_workdir, vocab, spec.shardings, bool(config.optim.ema_decay))
+    elif config.model.encoder.init_from:
+      state = state.replace(params=encoders.load_encoder(config, state.params))
     writer.write_hparams(_hparams(config))
   else:
     state, meta = restored
@@ -103,25 +108,23 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
                / elements, elements, mesh.size, dict(mesh.shape))
 
   t = config.train
-  step_fn = jax.jit(
-      functools.partial(train_step, model=spec.model, tx=spec.tx, accum_steps=t.grad_accum_steps,
-                        label_smoothing=t.label_smoothing, ema_decay=config.optim.ema_decay,
-                        micro_sharding=sharding.micro_batch_sharding(mesh)),
-      in_shardings=(spec.shardings, sharding.batch_sharding(mesh)),
-      out_shardings=(spec.shardings, sharding.replicated(mesh)), donate_argnums=0)
+  step_fn = step_lib.make(config, spec, mesh, splits["train"], vocab)
   phases.mark("compile")  # Initialising the state compiles it.
   cached = config.data.cache_features
+  # A host stage reads each image's references (SCST); stored encoder tokens replace images.
+  host_stage = objectives.OBJECTIVES[t.objective].host_stage is not None
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
       captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
-      augment=augment.Augment.from_config(config.data.augment), image_index=cached)
+      augment=augment.Augment.from_config(config.data.augment),
+      image_index=cached or host_stage, images=not cached)
   if cached:  # The frozen encoder's tokens of every train image, then batches of them.
     store = feature_cache.features(config, workdir, splits["train"], spec.model,
                                    {"params": state.params, "batch_stats": state.batch_stats},
                                    mesh)
     stream = ({"features": store[b["image_index"]], "tokens": b["tokens"]} for b in stream)
-  batch = sharding.global_batch(next(stream), mesh)
+  batch = next(stream)  # Host-local: the step makes it global.
   phases.mark("data")
   peak = hardware.peak_flops(t.peak_flops_per_device)
   logging.info("Training step: %.3g FLOPs per example (XLA cost analysis); %s.",
@@ -165,14 +168,14 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
           examples_per_s = t.batch_size * means["steps"] / timer.lap()
           writer.write_scalars(step, {f"train/{k}": v for k, v in _throughput(
               examples_per_s, flops_per_example, peak, mesh.size).items()}
-              | {"train/loss": means["loss"], "train/grad_norm": means["grad_norm"],
-                 "train/lr": float(spec.lr(step - 1))})
+              | {f"train/{k}": v for k, v in means.items() if k not in ("steps", "tokens")}
+              | {"train/lr": float(spec.lr(step - 1))})
         if save:
           checkpoint.save(mngr, state, meta | {"vocab": vocab.itos})
         if preempted:
           break
         if not last:
-          batch = sharding.global_batch(next(stream), mesh)
+          batch = next(stream)
         if curve_point:
           phases.mark("train")
           val = _validate(config, state.eval_variables, spec.model, generate, splits["val"],
@@ -211,7 +214,7 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
     run_record.write(workdir, config, params=state.params, flops_per_example=flops_per_example,
                      steps=int(state.step), examples_seen=meta["seen"]["examples"],
                      tokens_seen=meta["seen"]["tokens"], wall_time_s=results["wall_time_s"],
-                     results=results)
+                     results=results, init_from=meta.get("init_from"))
     run_files.write_json(epath.Path(workdir) / run_files.RESULTS, results)
   writer.flush()
   return results
@@ -260,7 +263,8 @@ class _Timer:
 
 
 def _check_and_average(pending: list[tuple[int, dict]], workdir: str) -> dict:
-  """Means of the pending steps' metrics; the first non-finite step stops the run."""
+  """Means of the pending steps' metrics (their tokens summed): loss, gradient norm and the
+  objective's own, each over the steps that have it; the first non-finite step stops the run."""
   values = jax.device_get([m for _, m in pending])
   for (step, _), m in zip(pending, values):
     if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
@@ -268,7 +272,8 @@ def _check_and_average(pending: list[tuple[int, dict]], workdir: str) -> dict:
           f"non-finite {'loss' if not np.isfinite(m['loss']) else 'gradient norm'} at step "
           f"{step} (loss {float(m['loss'])}, gradient norm {float(m['grad_norm'])}); stopped "
           f"without saving: the last good checkpoint is in {workdir}/checkpoints.")
-  means = {k: float(np.mean([m[k] for m in values])) for k in ("loss", "grad_norm")}
+  keys = dict.fromkeys(k for m in values for k in m if k != "tokens")  # Some log sometimes.
+  means = {k: float(np.mean([m[k] for m in values if k in m])) for k in keys}
   return means | {"steps": len(values), "tokens": int(sum(m["tokens"] for m in values))}
 
 

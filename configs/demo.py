@@ -14,6 +14,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   'scenes', the diagnostic scene set with the best encoder measured on it so far."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # A finished run's workdir: start from its newest checkpoint's weights (its EMA if it kept
+  # one) and BatchNorm statistics, with a fresh optimizer, step and data position; its
+  # vocab.json must equal this run's. With data.dir empty, this run reads that run's data.
+  c.init_from_workdir = ""
 
   c.data = ml_collections.ConfigDict()
   c.data.dir = ""  # Empty: generate the synthetic data into WORKDIR/synthetic_data.
@@ -72,7 +76,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       ema_decay=0.0))  # > 0: keep an EMA of the parameters and evaluate with it (e.g. 0.9999).
 
   c.train = ml_collections.ConfigDict(dict(
-      batch_size=64,  # Global, over all devices and hosts.
+      objective="xe",  # 'xe': cross-entropy of the references; 'scst': self-critical CIDEr-D.
+      batch_size=64,  # Global, over all devices and hosts (SCST: images, each sampled S times).
       num_steps=1000, num_epochs=0.0,  # num_epochs > 0 replaces num_steps
       # > 0 replaces both: the steps whose training FLOPs (XLA-counted) match it (IsoFLOP runs).
       flops_budget=0.0,
@@ -84,6 +89,15 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       keep_every=0,  # ... plus every step divisible by keep_every (> 0).
       profile_steps=0, profile_first_step=10,  # A profiler trace of this many steps, in workdir.
       peak_flops_per_device=0.0))  # For MFU on devices not in capflax/hardware.py.
+
+  # Self-critical sequence training (train.objective='scst'): S samples per image, each
+  # rewarded by its CIDEr-D against the image's training references (document frequencies of
+  # the training references), minus a baseline: the mean of the image's other samples
+  # ('mean') or its greedy caption's reward ('greedy').
+  c.scst = ml_collections.ConfigDict(dict(
+      num_samples=5, baseline="mean",
+      bleu4_weight=0.0,  # Reward = CIDEr-D + this x BLEU-4.
+      append_eos=True))  # EOS counts as a word of captions and references (ruotianluo's way).
 
   # Devices as a (data, fsdp) mesh; -1: the devices left over. Both axes split the batch;
   # `fsdp` also splits parameters and optimizer state: each leaf by the first rule (regex

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from capflax import evaluation, hardware, optim, run_record, state, step  # noqa: E402
+from capflax import evaluation, hardware, run_record, state, step  # noqa: E402
 from capflax import sharding as sharding_lib  # noqa: E402
 from capflax.models import captioner  # noqa: E402
 
@@ -51,8 +51,13 @@ flags.DEFINE_list("only", [], "Measurements to run (default: all). Available: "
                   "times and the 8-device overhead ratios, all on CPUs; on an accelerator also "
                   "its 1-device step, FLOP/s and MFU where its peak is known), "
                   "feature_cache (a frozen ViT-B/16's train step from stored encoder tokens "
-                  "over the step from images: data.cache_features).")
+                  "over the step from images: data.cache_features), "
+                  "scst_step (the SCST step over the cross-entropy step for the same images, "
+                  "and the reward's share of the SCST step).")
 flags.DEFINE_integer("repeats", 10, "Timed repetitions after one warm-up call.")
+flags.DEFINE_string("scst_workdir", "", "scst_step: a trained workdir whose model, weights, "
+                    "vocabulary and train images to use (default: random weights, the worst "
+                    "case, with the Flickr8k captions).")
 flags.DEFINE_string("sharding_mesh", "", "Internal: 'data,fsdp' sizes, or '1' for one device; "
                     "time only that mesh (the sharding measurement runs itself this way with 8 "
                     "forced CPU devices).")
@@ -83,6 +88,29 @@ def _time_alternately(f, f_args, g, g_args, repeats: int) -> tuple[float, float]
   return tuple(float(t) for t in np.median(times, axis=0))
 
 
+def _carried(step_fn, train_state):
+  """The step as training calls it: the state is donated, so each call takes the last one's."""
+  holder = [train_state]
+
+  def run(batch):
+    holder[0], metrics = step_fn(holder[0], batch)
+    return metrics
+  return run
+
+
+def _spec_and_state(config, vocab_size: int, mesh=None):
+  """The train state as training creates it (sharded over `mesh`, default all devices)."""
+  mesh = mesh or sharding_lib.make_mesh()
+  spec = state.make_spec(config, vocab_size, mesh, state.Durations(100, 10))
+  return spec, jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(0))
+
+
+def _random_batch(config, vocab_size: int, b: int) -> dict:
+  s = config.data.image_size
+  return {"image": np.random.randint(0, 256, (b, s, s, 3), np.uint8),
+          "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}
+
+
 def matmul_peak(n: int = 2048):
   """A large f32 matmul and its FLOPs: the ceiling MFU is measured against."""
   return jax.jit(lambda a: a @ a), jnp.ones((n, n), jnp.float32), 2 * n**3
@@ -111,20 +139,15 @@ def step_figures(config, repeats):
   """One train step of `config`: seconds, FLOPs/example, examples/s and MFU against a
   matmul timed alternately with it (a shared machine's load then affects both alike)."""
   mesh = sharding_lib.make_mesh()
-  vocab_size = 2000
-  model = captioner.build(config, vocab_size)
-  tx = optim.make(config, config.train.num_steps, config.optim.warmup_steps)
-  train_state = jax.jit(functools.partial(state.init_state, config, model, tx))(
-      jax.random.PRNGKey(0))
-  b, s = config.train.batch_size, config.data.image_size
-  batch = sharding_lib.global_batch({
-      "image": np.random.randint(0, 256, (b, s, s, 3), np.uint8),
-      "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}, mesh)
-  train_step = jax.jit(functools.partial(step.train_step, model=model, tx=tx))
-  flops = train_step.lower(train_state, batch).compile().cost_analysis()["flops"]
+  vocab_size, b = 2000, config.train.batch_size
+  spec, train_state = _spec_and_state(config, vocab_size, mesh)
+  batch = _random_batch(config, vocab_size, b)
+  train_step = step.make(config, spec, mesh)
+  flops = train_step.update.lower(train_state, sharding_lib.global_batch(batch, mesh)).compile(
+      ).cost_analysis()["flops"]
   matmul, matrix, matmul_flops = matmul_peak()
-  seconds, matmul_s = _time_alternately(train_step, (train_state, batch), matmul, (matrix,),
-                                        repeats)
+  seconds, matmul_s = _time_alternately(_carried(train_step, train_state), (batch,), matmul,
+                                        (matrix,), repeats)
   peak = matmul_flops / matmul_s
   return {"encoder": config.model.encoder.variant or f"vit-w{config.model.encoder.width}",
           "batch": b, "step_s": seconds, "flops_per_example": flops / b,
@@ -143,21 +166,14 @@ def feature_cache(config, repeats):
   config.model.encoder.frozen = True
   mesh = sharding_lib.make_mesh()
   vocab_size, b, s = 2000, 8, config.data.image_size
-  model = captioner.build(config, vocab_size)
-  tx = optim.make(config, config.train.num_steps, config.optim.warmup_steps)
-  train_state = jax.jit(functools.partial(state.init_state, config, model, tx))(
-      jax.random.PRNGKey(0))
-  tokens = np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)
-  images = np.random.randint(0, 256, (b, s, s, 3), np.uint8)
-  variables = {"params": train_state.params, "batch_stats": train_state.batch_stats}
-  features = jax.jit(functools.partial(model.apply, method=type(model).features))(variables,
-                                                                                   images)
-  from_images = sharding_lib.global_batch({"image": images, "tokens": tokens}, mesh)
-  from_features = sharding_lib.global_batch({"features": np.asarray(features),
-                                             "tokens": tokens}, mesh)
-  step_fn = jax.jit(functools.partial(step.train_step, model=model, tx=tx))
-  uncached_s, cached_s = _time_alternately(step_fn, (train_state, from_images), step_fn,
-                                           (train_state, from_features), repeats)
+  spec, train_state = _spec_and_state(config, vocab_size, mesh)
+  from_images = _random_batch(config, vocab_size, b)
+  model = spec.model
+  features = jax.jit(functools.partial(model.apply, method=type(model).features))(
+      train_state.variables, from_images["image"])
+  from_features = {"features": np.asarray(features), "tokens": from_images["tokens"]}
+  run = _carried(step.make(config, spec, mesh), train_state)  # One state for both.
+  uncached_s, cached_s = _time_alternately(run, (from_images,), run, (from_features,), repeats)
   return {"encoder": "vit-B/16 frozen", "batch": b, "image_size": s, "uncached_step_s": uncached_s,
           "cached_step_s": cached_s, "cached_speedup": uncached_s / cached_s,
           "stored_mb_per_image": features[0].nbytes / 1e6}
@@ -372,28 +388,87 @@ def sharded_step_figures(config, repeats, devices) -> dict:
   """The train step as training runs it (state created sharded by config.mesh, donated):
   seconds, model FLOP/s, and MFU where the devices' peak is known (capflax/hardware.py)."""
   mesh = sharding_lib.make_mesh(config, devices)
-  vocab_size = 2000
-  spec = state.make_spec(config, vocab_size, mesh, state.Durations(100, 10))
-  train_state = jax.jit(spec.init, out_shardings=spec.shardings)(jax.random.PRNGKey(0))
-  b, s = config.train.batch_size, config.data.image_size
-  batch = sharding_lib.global_batch({
-      "image": np.random.randint(0, 256, (b, s, s, 3), np.uint8),
-      "tokens": np.random.randint(4, vocab_size, (b, config.data.max_len + 2), np.int32)}, mesh)
-  train_step = jax.jit(functools.partial(step.train_step, model=spec.model, tx=spec.tx),
-                       in_shardings=(spec.shardings, sharding_lib.batch_sharding(mesh)),
-                       out_shardings=(spec.shardings, sharding_lib.replicated(mesh)),
-                       donate_argnums=0)
-  holder = [train_state]
-
-  def run(batch):  # The state is donated: carry it from call to call.
-    holder[0], metrics = train_step(holder[0], batch)
-    return metrics
-
-  seconds = _time(run, batch, repeats=repeats)
+  vocab_size, b = 2000, config.train.batch_size
+  spec, train_state = _spec_and_state(config, vocab_size, mesh)
+  seconds = _time(_carried(step.make(config, spec, mesh), train_state),
+                  _random_batch(config, vocab_size, b), repeats=repeats)
   flops_per_s = run_record.training_flops_per_example(config, vocab_size) * b / seconds
   peak = hardware.peak_flops()
   return {"step_s": seconds, "flops_per_s": flops_per_s,
           "mfu": flops_per_s / (peak * mesh.size) if peak else None}
+
+
+def _scst_inputs(config):
+  """(config, train records, vocabulary, a batch of b train images with their captions and
+  indices, the workdir to take weights from or ''). Without --scst_workdir: the real Flickr8k
+  captions of the first images (tests/fixtures/flickr8k/) with random images, and random
+  weights, which never sample EOS: every sample runs to data.max_len + 1 tokens, the SCST
+  step's worst case. With it: that run's model, vocabulary, train images and weights, at
+  `--config`'s batch size and scst settings."""
+  b = config.train.batch_size
+  if not FLAGS.scst_workdir:
+    import csv
+    import lzma
+    from capflax.data import sources
+    from capflax.data.tokenizer import Vocabulary
+    path = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "flickr8k",
+                        "captions.txt.xz")
+    captions = {}
+    with lzma.open(path, "rt", newline="", encoding="utf-8") as f:
+      for image, caption in list(csv.reader(f))[1:]:
+        captions.setdefault(image, []).append(caption)
+    records = [sources.Record(k, k, tuple(v)) for k, v in captions.items()]
+    vocab = Vocabulary.build((c for r in records for c in r.captions), 5)
+    batch = _random_batch(config, len(vocab), b) | {"image_index": np.arange(b)}
+    return config, records, vocab, batch, ""
+  from capflax import config_check, run_files
+  from capflax.data import dataset, pipeline
+  workdir = FLAGS.scst_workdir
+  trained = config_check.complete(run_files.load_config(workdir).to_dict())
+  trained.train.batch_size, trained.scst = b, config.scst
+  records = dataset.load_splits(trained, workdir)["train"]
+  vocab = dataset.saved_vocabulary(workdir)
+  batch = next(pipeline.train_dataset(records, vocab, image_size=trained.data.image_size,
+                                      max_len=trained.data.max_len, global_batch=b, seed=0,
+                                      image_index=True))
+  return trained, records, vocab, batch, workdir
+
+
+@measurement
+def scst_step(config, repeats):
+  """The SCST step (train.objective='scst', scst.num_samples samples per image) over the
+  cross-entropy step, for the same model and images, timed alternately (target <= 3 with 5
+  samples); and the reward's share of the SCST step: its CIDEr-D on the host, timed alone on
+  as many captions (target <= 10%). Inputs: `_scst_inputs`."""
+  from capflax import reward as reward_lib
+  from capflax import warm_start
+  config, records, vocab, batch, workdir = _scst_inputs(config)
+  b, samples = config.train.batch_size, config.scst.num_samples
+  mesh = sharding_lib.make_mesh()
+  runs = {}
+  for objective in ("xe", "scst"):
+    c = config.copy_and_resolve_references()
+    c.train.objective = objective
+    spec, train_state = _spec_and_state(c, len(vocab), mesh)
+    if workdir:
+      train_state, _ = warm_start.initialise(train_state, workdir, vocab, spec.shardings,
+                                             bool(c.optim.ema_decay))
+    runs[objective] = step.make(c, spec, mesh, records, vocab), train_state
+  stage, variables = runs["scst"][0].host_stage, jax.tree.map(jnp.copy, runs["scst"][1].variables)
+  xe_batch = {k: v for k, v in batch.items() if k != "image_index"}  # XE reads its captions.
+  xe_s, scst_s = _time_alternately(_carried(*runs["xe"]), (xe_batch,), _carried(*runs["scst"]),
+                                   (batch,), repeats)
+  images = sharding_lib.global_batch({"image": batch["image"]}, mesh)["image"]
+  key = jax.random.PRNGKey(0)
+  tokens = np.asarray(stage.sample(variables, images, key)).reshape(b * samples, -1)
+  tokens = np.concatenate([tokens, np.asarray(stage.greedy(variables, images, key))[:, 0]])
+  index = np.concatenate([np.repeat(batch["image_index"], samples), batch["image_index"]])
+  reward_s = _time(lambda: stage.reward(index, reward_lib.caption_words(tokens, True)),
+                   repeats=repeats)
+  words, _ = reward_lib.caption_lengths(tokens[:b * samples])
+  return {"weights": workdir or "random", "batch": b, "num_samples": samples,
+          "mean_sample_words": float(words.mean()), "xe_step_s": xe_s, "scst_step_s": scst_s,
+          "scst_over_xe": scst_s / xe_s, "reward_s": reward_s, "reward_share": reward_s / scst_s}
 
 
 def _base_shapes(base_config):

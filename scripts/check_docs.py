@@ -126,7 +126,8 @@ STR_METHODS = ("lstrip", "rstrip", "strip", "replace", "lower", "upper")
 
 def _value(node, source: "_Source"):
   """The value of a constant expression: a literal, a module constant (here or imported
-  from a repository module), or a str method of one (`ACCEPT_FLAG.lstrip("-")`); else None."""
+  from a repository module), a str method of one (`ACCEPT_FLAG.lstrip("-")`), or the
+  names of a table (`list(decode.METHODS)`: a dict's keys); else None."""
   try:
     return ast.literal_eval(node)
   except (ValueError, SyntaxError, TypeError):
@@ -148,9 +149,15 @@ def _value(node, source: "_Source"):
     args = [_value(a, source) for a in node.args]
     if isinstance(base, str) and all(isinstance(a, str) for a in args):
       return getattr(base, node.func.attr)(*args)
+  if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+      and node.func.id in ("list", "tuple") and len(node.args) == 1):
+    return _value(node.args[0], source)  # `list(decode.METHODS)`: a table's names.
   if isinstance(node, (ast.List, ast.Tuple)):
     items = [_value(e, source) for e in node.elts]
     return None if None in items else items
+  if isinstance(node, ast.Dict):  # As iterated: its keys.
+    keys = [_value(k, source) for k in node.keys]
+    return None if None in keys else keys
   return None
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from capflax import config_check, evaluation, optim
+from capflax import config_check, decode, objectives, optim
 from capflax.errors import ConfigError
 from capflax.models import encoders
-from configs import base, bit_r50, demo, vit_b16
+from configs import base, base_scst, bit_r50, demo, demo_scst, vit_b16
 
 
 def _with(**flat):
@@ -21,8 +21,12 @@ def _with(**flat):
 
 
 def test_shipped_configs_pass():
-  for config in (demo.get_config(), demo.get_config("tiny"), base.get_config()):
+  for config in (demo.get_config(), demo.get_config("tiny"), base.get_config(),
+                 demo_scst.get_config(), base_scst.get_config()):
     config_check.check(config)
+  after_vit = base_scst.get_config("vit_b16")  # Its parent gives the pretrained encoder.
+  after_vit.init_from_workdir = "/runs/vit_b16"
+  config_check.check(after_vit)
 
 
 @pytest.mark.parametrize("flat, message", [
@@ -70,12 +74,29 @@ def test_names_come_from_their_tables(monkeypatch):
   config = _with(decode__method="nucleus")
   with pytest.raises(ConfigError, match="'nucleus': unknown; allowed: 'greedy', 'beam'"):
     config_check.check(config)
-  monkeypatch.setattr(evaluation, "METHODS", evaluation.METHODS + ("nucleus",))
+  monkeypatch.setitem(decode.METHODS, "nucleus", decode.METHODS["sample"])
   monkeypatch.setattr(optim, "SCHEDULES", optim.SCHEDULES + ("step",))
   monkeypatch.setitem(encoders.REGISTRY, "newnet", encoders.REGISTRY["vit"])
+  monkeypatch.setitem(objectives.OBJECTIVES, "mle", objectives.OBJECTIVES["xe"])
   allowed = config_check._names()
   assert "nucleus" in allowed["decode.method"] and "step" in allowed["optim.schedule"]
+  assert "mle" in allowed["train.objective"] and allowed["scst.baseline"] == ("mean", "greedy")
   assert "newnet" in allowed["model.encoder.name"]
+
+
+def test_the_starting_weights_come_from_one_place():
+  config = _with(init_from_workdir="/runs/w1", model__encoder__init_from="/weights.npz")
+  with pytest.raises(ConfigError, match=r"^config.model.encoder.init_from='/weights.npz' and "
+                     r"config.init_from_workdir='/runs/w1': both give the starting weights; "
+                     r"set one.$"):
+    config_check.check(config)
+
+
+def test_scst_samples_from_images_not_stored_encoder_tokens():
+  config = _with(train__objective="scst", data__cache_features=True)
+  with pytest.raises(ConfigError, match=r"^config.data.cache_features=True: "
+                     r"train.objective='scst' samples from the images"):
+    config_check.check(config)
 
 
 def test_pretrained_configs_need_their_checkpoint():

@@ -97,6 +97,40 @@ def test_every_command_ends_a_user_error_with_one_line(copied_run, tmp_path):
       (["capflax.data.check", f"--data_dir={empty}", "--min_count=0"], 1,
        "capflax.data.check: flag --min_count=0: 0 is not a positive integer"),
   ]
+  # SCST settings, and starting from another run (config.init_from_workdir).
+  other_vocab = tmp_path / "other_vocab"
+  shutil.copytree(copied_run, other_vocab)
+  with open(other_vocab / "vocab.json") as f:
+    tokens = json.load(f)["tokens"]
+  swapped = tokens[:4] + [tokens[5], tokens[4]] + tokens[6:]
+  with open(other_vocab / "vocab.json", "w") as f:
+    json.dump({"tokens": swapped}, f)
+  scst = tiny + [f"--workdir={fresh}", "--config.train.objective=scst"]
+  cases += [
+      (tiny + [f"--workdir={fresh}", "--config.train.objective=scts"], 1,
+       "capflax: config.train.objective='scts': unknown; allowed: 'xe', 'scst'."),
+      (scst + ["--config.scst.baseline=greedyy"], 1,
+       "capflax: config.scst.baseline='greedyy': unknown; allowed: 'mean', 'greedy'."),
+      (scst + ["--config.scst.num_samples=1"], 1,
+       "capflax: config.scst.num_samples=1: the 'mean' baseline (config.scst.baseline) "
+       "averages the image's other samples, so it needs >= 2."),
+      (scst + ["--config.scst.bleu4_weight=-1"], 1,
+       "capflax: config.scst.bleu4_weight=-1.0: must be >= 0."),
+      (scst + ["--config.train.label_smoothing=0.1"], 1,
+       "capflax: config.train.label_smoothing=0.1 is a setting of train.objective='xe', but "
+       "config.train.objective='scst'."),
+      (tiny + [f"--workdir={fresh}", "--config.scst.num_samples=3"], 1,
+       "capflax: config.scst.num_samples=3 is a setting of train.objective='scst', but "
+       "config.train.objective='xe'."),
+      (scst + [f"--config.init_from_workdir={empty}"], 1,
+       f"capflax: config.init_from_workdir={empty}: no config.json or vocab.json or "
+       "checkpoints there; give the workdir of a run that has saved a checkpoint."),
+      (tiny + [f"--workdir={tmp_path / 'scst_vocab'}", "--config.train.objective=scst",
+               f"--config.init_from_workdir={other_vocab}"], 1,
+       f"capflax: config.init_from_workdir={other_vocab}: its vocab.json ({len(tokens)} tokens) "
+       f"differs from this run's ({len(tokens)} tokens; first at id 4: {tokens[5]!r} there, "
+       f"{tokens[4]!r} here): train on the same data with the same data.min_count."),
+  ]
   # Resumes that cannot continue the saved run, and a workdir another training holds; each
   # on its own copy (a training locks its workdir while it compares).
   changed_model, more_steps, held = (str(tmp_path / n) for n in ("model", "steps", "held"))

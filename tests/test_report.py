@@ -97,6 +97,29 @@ def test_markdown_table(three_runs, tmp_path):
     assert f"![{plot}]({plot})" in lines
 
 
+def test_a_run_started_from_another_is_tabled_apart_and_not_plotted(three_runs, tmp_path):
+  """SCST after cross-entropy: its row names its objective and parent; the fits and plots
+  see the three runs from scratch only (an SCST run's own FLOPs would sit far left)."""
+  _, before, plots = report.report([three_runs], str(tmp_path / "before"))
+  path = fake_run(three_runs, "large_scst", 32, 5, 0, loss=2.9, cider=0.9)
+  with open(path) as f:
+    record = json.load(f)
+  record |= {"objective": {"name": "scst", "settings": {"scst.num_samples": 5}},
+             "init_from": {"workdir": os.path.join(three_runs, "large"), "step": 20}}
+  record["config"]["train"]["objective"] = "scst"
+  with open(path, "w") as f:
+    json.dump(record, f)
+  out, notes, after_plots = report.report([three_runs], str(tmp_path / "out"))
+  assert notes[1:] == before and after_plots == plots
+  assert notes[0] == ("1 run(s) started from another run's weights (init_from_workdir) are "
+                      "tabled, not plotted: their FLOPs and data add to their parent's.")
+  with open(os.path.join(out, "runs.csv")) as f:
+    rows = {row["run"]: row for row in csv.DictReader(f)}
+  assert rows["large_scst"]["objective"] == "scst" and rows["large"]["objective"] == "xe"
+  assert rows["large_scst"]["init_from"] == os.path.join(three_runs, "large") + "@20"
+  assert rows["large"]["init_from"] == "" and rows["large_scst"]["train.objective"] == "scst"
+
+
 def test_seeds_of_one_config_are_one_point(three_runs):
   runs = {p: report.load_run(p) for p in report.find_runs([three_runs])}
   small, large = report.points(runs, "val", ["loss", "cider_d"])

@@ -31,7 +31,8 @@ def test_same_config_or_free_fields_resume(tmp_path):
 @pytest.mark.parametrize("key, value", [
     ("model.decoder.width", 32), ("data.min_count", 3), ("data.dir", "/elsewhere"),
     ("optim.ema_decay", 0.9), ("seed", 1), ("data.split_fractions", {"train": 0.5, "val": 0.5}),
-    ("train.batch_size", 16)])
+    ("train.batch_size", 16), ("train.objective", "scst"), ("scst.num_samples", 3),
+    ("scst.append_eos", False), ("init_from_workdir", "/runs/w1")])
 def test_a_change_to_the_state_or_data_never_resumes(tmp_path, key, value):
   workdir = _saved(tmp_path)
   config = demo.get_config("tiny")

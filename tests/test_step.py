@@ -78,3 +78,36 @@ def test_ema_follows_the_parameters_by_the_warmed_up_decay():
   assert state.eval_variables["params"] is state.ema_params
   no_ema, _ = _setup()
   assert no_ema.eval_variables["params"] is no_ema.params
+
+
+def test_the_scst_loss_accumulates_like_cross_entropy():
+  """Samples [b, k, l] and advantages [b, k] split by image: micro-batches give the full
+  batch's gradient, and the step's loss is the mean over captions."""
+  from capflax import objectives
+  config = demo.get_config("tiny")
+  model = captioner.build(config, 13)
+  tx = optax.sgd(1.0)
+  start = jax.jit(functools.partial(state_lib.init_state, config, model, tx))(
+      jax.random.PRNGKey(0))
+  rng = np.random.default_rng(2)
+  tokens = rng.integers(4, 13, (8, 3, 14)).astype(np.int32)
+  tokens[..., 0] = 1
+  tokens[:, 0, 6:] = 0  # Shorter samples.
+  batch = {"image": rng.integers(0, 256, (8, 16, 16, 3)).astype(np.uint8), "tokens": tokens,
+           "advantages": rng.normal(size=(8, 3)).astype(np.float32)}
+  results = {}
+  for accum in (1, 2):
+    step = jax.jit(functools.partial(step_lib.train_step, model=model, tx=tx, accum_steps=accum,
+                                     loss=objectives.self_critical()))
+    results[accum] = step(start, batch)
+  (full, m1), (acc, m2) = results[1], results[2]
+  assert float(m1["tokens"]) == float(m2["tokens"]) == 8 * 3 * 13 - 8 * 8
+  assert float(m2["loss"]) == pytest.approx(float(m1["loss"]), rel=1e-5)
+  assert float(m2["entropy"]) == pytest.approx(float(m1["entropy"]), rel=1e-5)
+  total, count, _, _ = losses.policy_gradient(
+      captioner.teacher_forced(model, start.variables, batch)[0], tokens[..., 1:],
+      batch["advantages"])
+  assert float(count) == 24 and float(m1["loss"]) == pytest.approx(float(total) / 24, rel=1e-5)
+  for p, a, b in zip(jax.tree.leaves(start.params), jax.tree.leaves(full.params),
+                     jax.tree.leaves(acc.params)):
+    np.testing.assert_allclose(np.asarray(p) - b, np.asarray(p) - a, rtol=1e-4, atol=1e-7)

@@ -9,6 +9,7 @@ import ml_collections
 from absl import logging
 from etils import epath
 
+from capflax import run_files
 from capflax.data import images, scene_file, sources, splits, synthetic, tfds_source
 from capflax.data.tokenizer import Vocabulary
 
@@ -24,8 +25,12 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   """`data.dir`, or the built-in synthetic data generated into the workdir when absent.
 
   A TFDS layout gives the folder it is exported to: `data.dir`, else WORKDIR/tfds_export.
+  A run started from another's weights (`init_from_workdir`) without a `data.dir` reads that
+  run's data, so that it trains on what its parent did, with the same vocabulary.
   """
   d = config.data
+  if not d.dir and config.get("init_from_workdir"):
+    return _parent_data(config.init_from_workdir)
   if tfds_source.is_tfds(d.layout) and (d.dir or "://" not in workdir):
     return tfds_source.export(d.layout, d.tfds_data_dir,
                               d.dir or os.path.join(workdir, "tfds_export"))
@@ -45,6 +50,23 @@ def resolve_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
                          scene_set=d.synthetic_set)
     return out
   raise sources.DataError(f"config.data.dir is not set. {FLICKR8K_HINT}")
+
+
+def _parent_data(parent: str) -> str:
+  """The data folder of the run in `parent`: its data.dir, or what it generated or exported
+  into its workdir (or, for a run itself started from another, that one's)."""
+  config = run_files.load_config(parent)
+  d = config.data
+  if d.dir:
+    return d.dir
+  if config.get("init_from_workdir"):
+    return _parent_data(config.init_from_workdir)
+  out = os.path.join(parent, "tfds_export" if tfds_source.is_tfds(d.get("layout", ""))
+                     else "synthetic_data")
+  if not os.path.isdir(out):
+    raise sources.DataError(f"config.init_from_workdir={parent}: its data folder {out} is "
+                            f"missing; set config.data.dir to the data that run trained on.")
+  return out
 
 
 def scene_truth(config: ml_collections.ConfigDict, workdir: str) -> scene_file.Truth | None:

@@ -75,11 +75,12 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
                   max_len: int, global_batch: int, seed: int, start_element: int = 0,
                   captions_per_image: str = "all", host: HostSlice = HostSlice(),
                   augment: augment_lib.Augment = augment_lib.Augment(),
-                  image_index: bool = False):
+                  image_index: bool = False, images: bool = True):
   """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
 
-  image_index: give each example's index into `records` ('image_index': [b] int64) instead
-  of its image, for a train step that reads stored encoder tokens.
+  image_index: also give each example's index into `records` ('image_index': [b] int64), for
+  a step that reads its references (SCST) or, with `images=False` instead of the image, its
+  stored encoder tokens.
 
   captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
   walks every image once per epoch with one of its captions drawn at random.
@@ -108,17 +109,18 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
       pick = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), g]),
                                          maxval=counts[unit], dtype=tf.int64)
       pair = first[unit] + pick
-    if image_index:
-      return {"image_index": pair_image[pair], "tokens": tokens[pair]}
+    out = {"tokens": tokens[pair]} | ({"image_index": pair_image[pair]} if image_index else {})
+    if not images:
+      return out
     path = paths[pair_image[pair]]
     if not augment.active:
-      return {"image": _load_image(path, image_size), "tokens": tokens[pair]}
+      return out | {"image": _load_image(path, image_size)}
     # [5, 2]: independent seeds for crop, brightness, contrast, saturation, flip.
     seeds = tf.random.experimental.stateless_split(
         tf.stack([tf.constant(seed, tf.int64), g]), num=5)
     image = augment_lib.crop_and_resize(_decode(path), image_size, augment, seeds[0])
     image = augment_lib.colour_and_flip(image, augment, seeds[1:], may_flip[pair])
-    return {"image": _to_uint8(image), "tokens": tokens[pair]}
+    return out | {"image": _to_uint8(image)}
 
   ds = _host_elements(np.iinfo(np.int64).max // (2 * global_batch), global_batch, host,
                       start_element)

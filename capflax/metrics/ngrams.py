@@ -69,21 +69,29 @@ class NGrams:
   group: np.ndarray  # [E] index of the entry's (n-gram, image) group
   group_start: np.ndarray  # [G] first entry of each group
   num_grams: int
+  # [num_grams] each n-gram's words packed as digits of base `key_base` (`count_ngrams`),
+  # the same in every call: what a fixed document frequency is looked up by. Empty unless asked.
+  key: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def count_ngrams(
-    tokens: np.ndarray, lengths: np.ndarray, layout: Layout, n: int = 4
+    tokens: np.ndarray, lengths: np.ndarray, layout: Layout, n: int = 4, key_base: int = 0
 ) -> list[NGrams]:
   """Counts the 1..n-grams of every sentence, as `str.split()` + tuple dicts would.
 
   A k-gram is the pair (id of its (k-1)-gram, its last word). One sort of (pair, position)
   per order gives dense ids and every grouping the metrics need; no tuple is ever built.
+  key_base > every token id: also pack each n-gram's word ids into `NGrams.key` (the ids
+  must then be the caller's fixed ones, e.g. vocabulary ids, and key_base ** n < 2 ** 63).
   """
+  if key_base and key_base ** n > _MAX_PACKED_KEY:
+    raise ValueError(f"key_base {key_base} ** {n} does not fit an int64 n-gram key")
   num_tokens, vocab = len(tokens), int(tokens.max(initial=-1)) + 1
   sent_of = np.repeat(np.arange(len(lengths)), lengths)  # [T]
   left = np.cumsum(lengths)[sent_of] - np.arange(num_tokens)  # [T] tokens from here to sentence end
   gram_at = tokens  # [T] id of the k-gram starting at each position, where left >= k
   pos = np.arange(num_tokens)  # [O] k-gram starts, in the order of the (k-1)-gram sort
+  keys = np.zeros(0, np.int64)  # [V_(k-1)] packed words of each (k-1)-gram, with key_base
   out = []
   for k in range(1, n + 1):
     pos = pos[left[pos] >= k]  # so the keys below come nearly sorted, which timsort likes
@@ -106,5 +114,10 @@ def count_ngrams(
     new_group = new_gram[start] | (np.diff(layout.image[sent], prepend=-1) != 0)  # [E]
     group = np.cumsum(new_group) - 1
     num_grams = int(gram[-1]) + 1 if len(gram) else 0
-    out.append(NGrams(gram, sent, count, group, np.flatnonzero(new_group), num_grams))
+    if key_base:  # Dense ids follow the sorted pairs, so each id's first pair names it.
+      first_pair = pair[new_gram]  # [V_k]
+      last_word = first_pair % vocab if k > 1 else first_pair
+      keys = last_word if k == 1 else keys[first_pair // vocab] * key_base + last_word
+    out.append(NGrams(gram, sent, count, group, np.flatnonzero(new_group), num_grams,
+                      *([keys] if key_base else [])))
   return out
