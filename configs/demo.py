@@ -1,6 +1,6 @@
 """The demo: a small ViT + Transformer decoder on the built-in synthetic data.
 
-Sized to generate its data, compile, train and evaluate in 6.5 to 8 minutes on a 2-core
+Sized to generate its data, compile, train and evaluate in 5.5 minutes on a quiet 2-core
 CPU (README "Results"). Point it at any folder in the Kaggle Flickr8k layout with
 --config.data.dir=DIR. The default trains on the easy 'shapes' set; `:scenes` on the
 diagnostic 'scenes' set, which no recipe of this size passes yet (README "Results").
