@@ -212,6 +212,10 @@ def _check_objective(values: dict, reference: dict) -> None:
   if values["data.cache_features"]:
     raise ConfigError("config.data.cache_features=True: train.objective='scst' samples from "
                       "the images, not from stored encoder tokens; set it to False.")
+  if not values["init_from_workdir"]:  # A policy gradient from random weights learns nothing.
+    raise ConfigError("config.init_from_workdir is empty, but train.objective='scst' fine-tunes "
+                      "a trained captioner on its own samples: pass "
+                      "--config.init_from_workdir=DIR, a finished cross-entropy run's workdir.")
 
 
 def _check_ranges(values: dict) -> None:

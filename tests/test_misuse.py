@@ -114,6 +114,9 @@ def test_every_command_ends_a_user_error_with_one_line(copied_run, tmp_path):
       (scst + ["--config.scst.num_samples=1"], 1,
        "capflax: config.scst.num_samples=1: the 'mean' baseline (config.scst.baseline) "
        "averages the image's other samples, so it needs >= 2."),
+      (scst, 1, "capflax: config.init_from_workdir is empty, but train.objective='scst' "
+       "fine-tunes a trained captioner on its own samples: pass --config.init_from_workdir=DIR, "
+       "a finished cross-entropy run's workdir."),
       (scst + ["--config.scst.bleu4_weight=-1"], 1,
        "capflax: config.scst.bleu4_weight=-1.0: must be >= 0."),
       (scst + ["--config.train.label_smoothing=0.1"], 1,
