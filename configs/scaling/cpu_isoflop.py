@@ -9,7 +9,7 @@ training FLOPs: the steps are set from the XLA-counted FLOPs per example (147 st
 width 64 at 1e12 up to 5,744 for width 16 at 4e12; `--print_plan` lists them), warmup is 5%
 of them and the cosine decay ends at the last; 10 loss-only curve points per run.
 Measured at 83ccfaf (docs/scaling.md "Measured: the CPU IsoFLOP sweep"): 94.6 minutes
-on the shared 2-core machine, niced beside other jobs. The sizes do not bracket the
+on the shared 2-core machine, niced beside other jobs; about 36 on a quiet one. The sizes do not bracket the
 optimum: at 1e12 the loss rises from width 16 on, so the report leaves that profile out;
 only the parametric fit's exponents are tight (N_opt ~ C^0.52 [0.28, 0.84]). Smaller
 widths (8) and more seeds would make the profiles answer.
