@@ -70,7 +70,7 @@ def test_every_command_ends_a_user_error_with_one_line(copied_run, tmp_path):
        "capflax: config.train.checkpoint_every=0: must be >= 1."),
       (tiny + [f"--workdir={fresh}", "--config.model.encoder.name=vitt"], 1,
        "capflax: config.model.encoder.name='vitt': unknown; allowed: 'vit', 'resnet', 'bit', "
-       "'siglip', 'clip'."),
+       "'siglip', 'clip', 'cnn'."),
       (tiny + [f"--workdir={fresh}", "--config.decode.method=beem"], 1,
        "capflax: config.decode.method='beem': unknown; allowed: 'greedy', 'beam', 'sample'."),
       (tiny + [f"--workdir={as_file}"], 1,

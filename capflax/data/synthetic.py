@@ -13,7 +13,10 @@ sample(rng) -> objects, render(objects, side, rng) -> image, captions(objects, r
   'shapes': the first, easy set (synthetic_shapes.py): 4 shapes, 1-2 objects.
 """
 
+import concurrent.futures
+import contextlib
 import csv
+import multiprocessing as mp
 import os
 
 import numpy as np
@@ -21,6 +24,7 @@ import numpy as np
 from capflax.data import scene_file, scene_layout, synthetic_scenes, synthetic_shapes
 
 SETS = {"scenes": synthetic_scenes, "shapes": synthetic_shapes}
+CHUNK = 250  # Images per task of a worker process.
 
 
 def get_set(name: str):
@@ -30,24 +34,48 @@ def get_set(name: str):
   return SETS[name]
 
 
-def generate(out_dir: str, num_images: int = 4000, image_size: int = 128, seed: int = 0,
-             log_every: int = 1000, scene_set: str = "scenes") -> str:
-  """Writes `out_dir/Images/*.jpg`, `captions.txt` and `scenes.json`; returns out_dir."""
-  from absl import logging  # Deferred: keeps this module importable without absl set up.
+def _chunk(args) -> list[tuple[str, list[str], scene_file.Scene]]:
+  """Images [start, stop): rendered, saved, and their (name, captions, scene)."""
+  images_dir, start, stop, image_size, seed, scene_set = args
   kind = get_set(scene_set)
-  images_dir = os.path.join(out_dir, "Images")
-  os.makedirs(images_dir, exist_ok=True)
-  rows, scenes = [], {}
-  for i in range(num_images):
+  out = []
+  for i in range(start, stop):
     rng = np.random.default_rng([seed, i])  # Per image: any subset regenerates identically.
     objects = kind.sample(rng)
     name = f"shapes_{i:06d}.jpg"
     kind.render(objects, image_size, rng).save(os.path.join(images_dir, name), quality=92)
-    rows.extend((name, c) for c in kind.captions(objects, rng))
-    scenes[name] = scene_file.Scene(tuple(o.truth() for o in objects),
-                                    scene_layout.relations(objects, gap=kind.RELATION_GAP))
-    if log_every and (i + 1) % log_every == 0:
-      logging.info("Generated %d/%d synthetic images.", i + 1, num_images)
+    out.append((name, kind.captions(objects, rng),
+                scene_file.Scene(tuple(o.truth() for o in objects),
+                                 scene_layout.relations(objects, gap=kind.RELATION_GAP))))
+  return out
+
+
+def generate(out_dir: str, num_images: int = 4000, image_size: int = 128, seed: int = 0,
+             log_every: int = 1000, scene_set: str = "scenes", workers: int = 0) -> str:
+  """Writes `out_dir/Images/*.jpg`, `captions.txt` and `scenes.json`; returns out_dir.
+
+  Images are drawn in chunks by `workers` processes (0: one per CPU core), each image from
+  its own seed, so the files do not depend on the number of workers. The workers are
+  spawned, so a script that calls this needs Python's `if __name__ == "__main__":` guard."""
+  from absl import logging  # Deferred: keeps this module importable without absl set up.
+  kind = get_set(scene_set)
+  images_dir = os.path.join(out_dir, "Images")
+  os.makedirs(images_dir, exist_ok=True)
+  workers = min(workers or os.cpu_count() or 1, max(1, num_images // CHUNK))
+  chunks = [(images_dir, a, min(a + CHUNK, num_images), image_size, seed, scene_set)
+            for a in range(0, num_images, CHUNK)]
+  rows, scenes = [], {}
+  # 'spawn': the workers need numpy and PIL only, not the parent's JAX threads.
+  with (concurrent.futures.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        if workers > 1 else contextlib.nullcontext()) as pool:
+    done = 0
+    for part in (pool.map(_chunk, chunks) if pool else map(_chunk, chunks)):
+      for name, texts, scene in part:
+        rows.extend((name, c) for c in texts)
+        scenes[name] = scene
+      if log_every and (done + len(part)) // log_every > done // log_every:
+        logging.info("Generated %d/%d synthetic images.", done + len(part), num_images)
+      done += len(part)
   scene_file.write(os.path.join(out_dir, scene_file.FILE), kind.LEXICON, scenes)
   tmp = os.path.join(out_dir, "captions.txt.tmp")
   with open(tmp, "w", newline="", encoding="utf-8") as f:

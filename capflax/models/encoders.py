@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from capflax.models import clip, pretrained, resnet, siglip, vit
+from capflax.models import clip, convnet, pretrained, resnet, siglip, vit
 from capflax.models.encoder_spec import EncoderSpec
 
 REGISTRY: dict[str, EncoderSpec] = {
@@ -19,6 +19,7 @@ REGISTRY: dict[str, EncoderSpec] = {
     "bit": resnet.BIT_SPEC,  # BiT ResNetV2 (big_transfer .npz).
     "siglip": siglip.SPEC,  # SigLIP / SigLIP 2 image tower (big_vision .npz or HF safetensors).
     "clip": clip.SPEC,  # OpenAI CLIP image tower (HF safetensors).
+    "cnn": convnet.SPEC,  # A small BatchNorm ResNet at full resolution (random init only).
 }
 
 

@@ -130,3 +130,11 @@ def test_image_is_rgb_of_requested_size(tmp_path):
   synthetic.generate(str(tmp_path), 3, 80, seed=0, log_every=0)
   with Image.open(tmp_path / "Images" / "shapes_000002.jpg") as im:
     assert im.mode == "RGB" and im.size == (80, 80)
+
+
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypatch):
+  monkeypatch.setattr(synthetic, "CHUNK", 7)  # 20 images: three chunks over two processes.
+  one, two = (synthetic.generate(str(tmp_path / n), 20, 48, seed=5, log_every=0, workers=w)
+              for n, w in (("one", 1), ("two", 2)))
+  for f in ["captions.txt", "scenes.json"] + [f"Images/shapes_{i:06d}.jpg" for i in range(20)]:
+    assert open(f"{one}/{f}", "rb").read() == open(f"{two}/{f}", "rb").read(), f
