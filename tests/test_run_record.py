@@ -173,7 +173,8 @@ def test_write_round_trips(tmp_path):
     loaded = json.load(f)
   assert loaded == json.loads(json.dumps(record))
   rebuilt = ml_collections.ConfigDict(loaded["config"])  # The full config, as run.
-  assert rebuilt.model.to_dict() == config.model.to_dict()
+  # As JSON keeps it: tuple fields (model.encoder.widths) come back as lists.
+  assert rebuilt.model.to_dict() == json.loads(json.dumps(config.model.to_dict()))
   assert rebuilt.train.to_dict() == config.train.to_dict()
   assert record["seed"] == config.seed
   assert record["params"] == run_record.parameter_counts(params)
