@@ -1,13 +1,13 @@
 """A small BatchNorm ResNet trained from scratch (`model.encoder.name='cnn'`), for images
 whose objects are a few pixels wide.
 
-The demo's scenes need every object's shape, colour, size and place read from one image
-on a CPU budget. A ViT's patch embedding pools a small shape into one token before any
-nonlinearity sees it, and its attention costs most of the step; this network keeps the
-full input resolution in its first layers, halves the side at every stage with a strided
-3x3 convolution, and normalises every layer, so a few hundred steps already separate
-look-alike shapes. Its last feature map becomes the tokens, each with a fixed 2-D sin-cos
-position (or a learned one), so the decoder can say where an object is.
+A ViT's patch embedding pools a small shape into one token before any nonlinearity sees
+it; this network keeps the full input resolution in its first layer, halves the side at
+every stage with a strided 3x3 convolution and normalises every layer. Its last feature
+map becomes the tokens, each with a fixed 2-D sin-cos position (or a learned one), so the
+decoder can say where an object is. Measured on the built-in scenes (docs/scene.md): as a
+shape classifier it names 82% of shapes after 300 steps; as the captioner's encoder it
+learns shapes only after about 1,600 steps.
 """
 
 from typing import Any
