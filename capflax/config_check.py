@@ -33,6 +33,7 @@ _RANGES = {
     "data.image_size": (1, None, True),
     "data.max_len": (1, None, True),
     "data.min_count": (1, None, True),
+    "data.group_size": (1, None, True),
     "data.train_fraction": (0, 1, False),
     "data.augment.crop_min_area": (0, 1, False),
     "data.augment.color_jitter": (0, 1, True),

@@ -61,7 +61,8 @@ class Objective:
 
 OBJECTIVES = {
     "xe": Objective(loss=lambda c: cross_entropy(c.train.label_smoothing),
-                    fields=("train.label_smoothing",), captions_per_image=lambda c: 1),
+                    fields=("train.label_smoothing",), captions_per_image=lambda c: (
+                        c.data.group_size if c.data.captions_per_image == "group" else 1)),
     "scst": Objective(loss=lambda c: self_critical(), fields=scst.FIELDS,
                       captions_per_image=lambda c: c.scst.num_samples, host_stage=scst.Stage),
 }

@@ -32,8 +32,9 @@ from capflax.state import durations, make_spec
 
 
 def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
-  """Elements per epoch: (image, caption) pairs, or images with `captions_per_image='one'`."""
-  if config.data.captions_per_image == "one":
+  """Elements per epoch: (image, caption) pairs, or images with `captions_per_image` 'one' or
+  'group'."""
+  if config.data.captions_per_image in ("one", "group"):
     return len(train_records)
   return sum(len(r.captions) for r in train_records)
 
@@ -116,7 +117,8 @@ def _train_and_evaluate(config, workdir, start_time, lead) -> dict:
   stream = pipeline.train_dataset(
       splits["train"], vocab, image_size=config.data.image_size, max_len=config.data.max_len,
       global_batch=t.batch_size, seed=config.seed, start_element=meta["data"]["next_element"],
-      captions_per_image=config.data.captions_per_image, host=evaluation.host_slice(),
+      captions_per_image=config.data.captions_per_image, group_size=config.data.group_size,
+      host=evaluation.host_slice(),
       augment=augment.Augment.from_config(config.data.augment),
       image_index=cached or host_stage, images=not cached)
   if cached:  # The frozen encoder's tokens of every train image, then batches of them.

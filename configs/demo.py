@@ -30,7 +30,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.data.image_size = 64
   c.data.max_len = 28  # Words per caption; longer captions are cut.
   c.data.min_count = 5
-  c.data.captions_per_image = "all"  # 'all' (image, caption) pairs per epoch, or 'one'.
+  # 'all' (image, caption) pairs per epoch; 'one' caption per image; 'group': every image once
+  # with group_size of its captions, decoded against one encoding (batch_size counts images).
+  c.data.captions_per_image = "all"
+  c.data.group_size = 5
   c.data.layout = ""  # '' detects it: 'kaggle', 'original' (Illinois release) or 'karpathy'.
   # Or 'tfds:coco_captions': a prepared TFDS data set under tfds_data_dir ('': TFDS's default),
   # exported once to data.dir ('': WORKDIR/tfds_export) for the index-addressed pipeline.

@@ -60,10 +60,11 @@ def test_counts_of_arrays_and_of_shapes_agree():
           "decoder": sum(v for k, v in sizes.items() if k != "encoder")}
 
 
-def matmul_flops(config, vocab_size):
+def matmul_flops(config, vocab_size, captions=1):
   """Forward matmul FLOPs by hand, times 3 for the backward pass (input and weight
   gradients), less the patch embedding's input gradient, which no one asks for; and the
-  part of it that a frozen encoder saves."""
+  part of it that a frozen encoder saves. `captions` per image: the decoder runs that often,
+  the encoder once."""
   e, d = config.model.encoder, config.model.decoder
   p, de, dd = e.patch_size, e.width, d.width
   n, l = (config.data.image_size // p) ** 2, config.data.max_len + 1  # image tokens, text tokens
@@ -74,7 +75,7 @@ def matmul_flops(config, vocab_size):
                        + 2 * l * 2 * dd * dd + 2 * n * 2 * dd * dd + 2 * 2 * l * n * dd  # cross
                        + 2 * 2 * l * dd * d.mlp_dim)  # MLP
   logits = 2 * l * dd * vocab_size
-  total = 3 * (patch + encoder + bridge + decoder + logits) - patch
+  total = 3 * (patch + encoder + bridge + captions * (decoder + logits)) - patch
   frozen_saves = 2 * (patch + encoder) - patch + bridge  # encoder backward, bridge input grad
   return total, frozen_saves
 
@@ -96,6 +97,13 @@ def test_training_flops_match_the_matmul_count():
   config.model.encoder.frozen = True  # No backward pass through the encoder.
   saved = trained - run_record.training_flops_per_example(config, 500)
   assert 1.0 < saved / frozen_saves < 1.05
+
+
+def test_training_flops_of_caption_groups_count_one_encoder_pass_per_image():
+  config = wide_tiny_config()
+  config.data.update(captions_per_image="group", group_size=5)
+  total, _ = matmul_flops(config, 500, captions=5)
+  assert 1.0 < run_record.training_flops_per_example(config, 500) / total < 1.05
 
 
 def test_training_flops_of_a_batchnorm_encoder():

@@ -1,4 +1,5 @@
-"""The train step: accumulation, label smoothing and the parameter EMA against direct math."""
+"""The train step: accumulation, caption groups, label smoothing and the parameter EMA against
+direct math."""
 
 import functools
 
@@ -52,6 +53,27 @@ def test_accumulated_micro_batches_give_the_full_batch_gradient():
   for p, a, b in zip(jax.tree.leaves(start.params), jax.tree.leaves(full.params),
                      jax.tree.leaves(acc.params)):
     np.testing.assert_allclose(np.asarray(p) - b, np.asarray(p) - a, rtol=1e-4, atol=1e-7)
+
+
+def test_a_caption_group_is_the_same_step_as_its_pairs():
+  """data.captions_per_image='group': tokens [b, k, l] against one encoding of each image
+  give the loss and update of the b * k (image, caption) pairs with each image repeated."""
+  config = demo.get_config("tiny")
+  config.model.decoder.dropout = 0.0
+  model = captioner.build(config, 13)
+  tx = optax.sgd(1.0)
+  start = jax.jit(functools.partial(state_lib.init_state, config, model, tx))(
+      jax.random.PRNGKey(0))
+  pairs = _batches(1)[0]  # 8 captions: 2 images x 4.
+  images = pairs["image"][:2]
+  grouped = {"image": images, "tokens": pairs["tokens"].reshape(2, 4, 14)}
+  repeated = {"image": np.repeat(images, 4, axis=0), "tokens": pairs["tokens"]}
+  step = jax.jit(functools.partial(step_lib.train_step, model=model, tx=tx))
+  (a, ma), (b, mb) = step(start, grouped), step(start, repeated)
+  assert float(ma["tokens"]) == float(mb["tokens"]) == 8 * 13 - 3 * 5
+  assert float(ma["loss"]) == pytest.approx(float(mb["loss"]), rel=1e-6)
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
 
 
 def test_label_smoothing_matches_optax_smoothed_targets():

@@ -17,8 +17,9 @@ from capflax.data import augment as augment_lib
 from capflax.data import sources
 from capflax.data.tokenizer import Vocabulary
 
-# config.data.captions_per_image: every (image, caption) pair per epoch, or one per image.
-CAPTIONS_PER_IMAGE = ("all", "one")
+# config.data.captions_per_image: every (image, caption) pair per epoch; one caption per
+# image; or every image once with a group of its captions, decoded against one encoding.
+CAPTIONS_PER_IMAGE = ("all", "one", "group")
 
 tf.config.set_visible_devices([], "GPU")  # TF only feeds the accelerators JAX owns.
 
@@ -73,24 +74,30 @@ def encode_captions(records: list[sources.Record], vocab: Vocabulary, max_len: i
 
 def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_size: int,
                   max_len: int, global_batch: int, seed: int, start_element: int = 0,
-                  captions_per_image: str = "all", host: HostSlice = HostSlice(),
+                  captions_per_image: str = "all", group_size: int = 5,
+                  host: HostSlice = HostSlice(),
                   augment: augment_lib.Augment = augment_lib.Augment(),
                   image_index: bool = False, images: bool = True):
-  """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}.
+  """Endless iterator of {'image': [b, s, s, 3] uint8, 'tokens': [b, max_len + 2] int32}
+  ('group': tokens [b, group_size, max_len + 2]).
 
   image_index: also give each example's index into `records` ('image_index': [b] int64), for
   a step that reads its references (SCST) or, with `images=False` instead of the image, its
   stored encoder tokens.
 
   captions_per_image: 'all' walks every (image, caption) pair once per epoch; 'one'
-  walks every image once per epoch with one of its captions drawn at random.
+  walks every image once per epoch with one of its captions drawn at random; 'group' walks
+  every image once per epoch with `group_size` of its captions in random order (distinct
+  while it has that many, cycling through them when it has fewer), as self-critical.pytorch's
+  seq_per_img: the step encodes each image once and decodes all of them.
   augment: applied to each (image, caption) pair; no flip where the caption says left/right.
   start_element: the data position, elements (pairs or images) already consumed.
   """
   if global_batch % host.count:
     raise ValueError(f"global batch {global_batch} is not divisible by {host.count} hosts.")
   if captions_per_image not in CAPTIONS_PER_IMAGE:
-    raise ValueError(f"data.captions_per_image must be 'all' or 'one', got {captions_per_image!r}.")
+    raise ValueError(f"data.captions_per_image must be one of {CAPTIONS_PER_IMAGE}, got "
+                     f"{captions_per_image!r}.")
   local = global_batch // host.count
   tokens, first, counts = encode_captions(records, vocab, max_len)
   paths = tf.constant([r.path for r in records])
@@ -103,23 +110,28 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
     epoch, pos = g // units, g % units
     unit = tf.random.experimental.index_shuffle(
         pos, seed=tf.stack([tf.constant(seed, tf.int64), epoch]), max_index=units - 1)
+    rng = tf.stack([tf.constant(seed, tf.int64), g])
     if captions_per_image == "all":
       pair = unit
+    elif captions_per_image == "group":  # [group_size]
+      pair = first[unit] + tf.random.experimental.index_shuffle(
+          tf.range(group_size, dtype=tf.int64) % counts[unit], seed=rng,
+          max_index=counts[unit] - 1)
     else:
-      pick = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), g]),
-                                         maxval=counts[unit], dtype=tf.int64)
+      pick = tf.random.stateless_uniform([], seed=rng, maxval=counts[unit], dtype=tf.int64)
       pair = first[unit] + pick
-    out = {"tokens": tokens[pair]} | ({"image_index": pair_image[pair]} if image_index else {})
+    image = unit if captions_per_image == "group" else pair_image[pair]
+    out = {"tokens": tf.gather(tokens, pair)} | ({"image_index": image} if image_index else {})
     if not images:
       return out
-    path = paths[pair_image[pair]]
+    path = paths[image]
     if not augment.active:
       return out | {"image": _load_image(path, image_size)}
     # [5, 2]: independent seeds for crop, brightness, contrast, saturation, flip.
-    seeds = tf.random.experimental.stateless_split(
-        tf.stack([tf.constant(seed, tf.int64), g]), num=5)
+    seeds = tf.random.experimental.stateless_split(rng, num=5)
     image = augment_lib.crop_and_resize(_decode(path), image_size, augment, seeds[0])
-    image = augment_lib.colour_and_flip(image, augment, seeds[1:], may_flip[pair])
+    image = augment_lib.colour_and_flip(image, augment, seeds[1:],
+                                        tf.reduce_all(tf.gather(may_flip, pair)))
     return out | {"image": _to_uint8(image)}
 
   ds = _host_elements(np.iinfo(np.int64).max // (2 * global_batch), global_batch, host,

@@ -85,6 +85,32 @@ def test_one_mode_visits_every_image_once_per_epoch(tiny):
   assert sorted(first_word) == [f"img{k}" for k in range(7)]
 
 
+def test_group_mode_gives_every_image_once_with_its_own_captions(tiny):
+  """Images with 2 or 3 captions in groups of 3: each caption once where it has 3, both
+  (one twice) where it has 2; every row of a group is the image's own."""
+  records, vocab = tiny
+  batches = _take(_stream(tiny, captions_per_image="group", group_size=3, image_index=True), 4)
+  assert batches[0]["tokens"].shape == (4, 3, 6) and batches[0]["image"].shape == (4, 16, 16, 3)
+  tokens = np.concatenate([b["tokens"] for b in batches])  # [16, 3, 6]
+  index = np.concatenate([b["image_index"] for b in batches])  # [16]
+  assert sorted(index[:7]) == list(range(7)) and sorted(index[7:14]) == list(range(7))
+  for group, k in zip(tokens, index):
+    own = {tuple(vocab.encode(c, 4)) for c in records[k].captions}
+    rows = [tuple(row) for row in group]
+    assert set(rows) == own and len(rows) == 3  # All of its captions, nothing else.
+  orders = {tuple(map(tuple, g)) for g, k in zip(tokens, index) if k == 1}  # 3 captions.
+  assert len(orders) >= 2  # Drawn in a new order each epoch.
+
+
+def test_group_mode_resumes_at_its_data_position(tiny):
+  group = dict(captions_per_image="group", group_size=3)
+  full = _take(_stream(tiny, **group), 4)
+  resumed = _take(_stream(tiny, start_element=2 * 4, **group), 2)
+  for a, b in zip(full[2:], resumed):
+    np.testing.assert_array_equal(a["tokens"], b["tokens"])
+    np.testing.assert_array_equal(a["image"], b["image"])
+
+
 def test_eval_covers_every_record_once_with_padding_mask(tiny):
   records, _ = tiny
   batches = list(pipeline.eval_dataset(records, image_size=16, global_batch=4))
