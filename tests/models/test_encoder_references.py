@@ -76,7 +76,9 @@ def test_siglip2_at_another_resolution_matches_big_vision_resampling():
   config, module = _encoder("siglip", **TINY)
   tokens = _run(config, module, os.path.join(FIXTURES, "siglip2.npz"), io["big_pixels"])
   assert tokens.shape == (2, 36, 32)
-  np.testing.assert_allclose(tokens, io["big_tokens"], atol=1e-5, rtol=1e-5)
+  # The resampled grid's float32 rounding depends on the CPU's kernels: 2.7e-5 at most on an
+  # AMD EPYC against the machine that made the fixture.
+  np.testing.assert_allclose(tokens, io["big_tokens"], atol=1e-4, rtol=1e-4)
 
 
 def _bit_npz(tmp_path):
