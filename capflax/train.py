@@ -34,9 +34,7 @@ from capflax.state import durations, make_spec
 def epoch_size(config: ml_collections.ConfigDict, train_records) -> int:
   """Elements per epoch: (image, caption) pairs, or images with `captions_per_image` 'one' or
   'group'."""
-  if config.data.captions_per_image in ("one", "group"):
-    return len(train_records)
-  return sum(len(r.captions) for r in train_records)
+  return pipeline.epoch_elements(train_records, config.data.captions_per_image)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,

@@ -31,6 +31,11 @@ class HostSlice:
   count: int = 1
 
 
+def epoch_elements(records: list[sources.Record], captions_per_image: str) -> int:
+  """Elements per epoch of the train stream: (image, caption) pairs with 'all', else images."""
+  return sum(len(r.captions) for r in records) if captions_per_image == "all" else len(records)
+
+
 def _host_elements(num_batches, global_batch: int, host: HostSlice, first_element: int = 0):
   """Global element indices of this host's share of the batches that start at
   `first_element`."""
@@ -104,7 +109,7 @@ def train_dataset(records: list[sources.Record], vocab: Vocabulary, *, image_siz
   pair_image = tf.constant(np.repeat(np.arange(len(records)), counts))
   tokens, first, counts = tf.constant(tokens), tf.constant(first), tf.constant(counts)
   may_flip = tf.constant(augment_lib.flippable_mask([c for r in records for c in r.captions]))
-  units = int(tokens.shape[0]) if captions_per_image == "all" else len(records)
+  units = epoch_elements(records, captions_per_image)
 
   def element(g):
     epoch, pos = g // units, g % units
