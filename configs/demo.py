@@ -62,8 +62,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
       # patch grid, so that objects a few pixels wide are seen at full resolution.
       stem="patch",
       posemb="learned",  # 'learned' | 'sincos2d': fixed 2-D sin-cos position embedding.
-      # 'cnn': channels of each stage (each halves the side) and residual units per stage.
-      widths=(32, 64, 128, 128), blocks=1,
+      # 'cnn': channels of each stage (each halves the side), residual units per stage, and
+      # extra units on the last stage (each widens a token's view by one token per side).
+      widths=(32, 64, 128, 128), blocks=1, head_units=0,
       pretrained=False))  # True: init_from is required (a config that fine-tunes a checkpoint).
   c.model.decoder = ml_collections.ConfigDict(dict(
       width=128, depth=2, mlp_dim=512, num_heads=4, positions="learned", tie_embeddings=True,

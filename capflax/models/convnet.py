@@ -48,6 +48,9 @@ class ConvNet(nn.Module):
   blocks: int = 1  # Residual units per stage, after its strided convolution.
   posemb: str = "sincos2d"  # 'sincos2d' (fixed) | 'learned'
   dtype: Any = jnp.float32
+  # More units on the last feature map only: each widens a token's view by one token on every
+  # side, so a shape spread over a few tokens is read from one (docs/scene.md: the probe).
+  head_units: int = 0
 
   @nn.compact
   def __call__(self, images, train=False):
@@ -56,7 +59,8 @@ class ConvNet(nn.Module):
       x = nn.Conv(width, (3, 3), strides=(2, 2), use_bias=False, dtype=self.dtype,
                   name=f"down_{stage}")(x)  # [b, h / 2**(stage+1), w / 2**(stage+1), width]
       x = nn.relu(_norm(train, self.dtype, name=f"down_{stage}_norm")(x))
-      for unit in range(self.blocks):
+      last = stage == len(self.widths) - 1
+      for unit in range(self.blocks + (self.head_units if last else 0)):
         x = Unit(self.dtype, name=f"stage_{stage}_unit_{unit}")(x, train)
     b, gh, gw, d = x.shape
     x = x.reshape(b, gh * gw, d)  # [b, n, d]
@@ -76,10 +80,11 @@ def build(enc, model) -> ConvNet:
   if enc.posemb not in POSEMBS:
     raise ValueError(f"model.encoder.posemb must be one of {POSEMBS} for the 'cnn' encoder, "
                      f"got {enc.posemb!r}.")
-  if enc.blocks < 0:
-    raise ValueError(f"model.encoder.blocks must be >= 0, got {enc.blocks}.")
+  for field in ("blocks", "head_units"):
+    if enc[field] < 0:
+      raise ValueError(f"model.encoder.{field} must be >= 0, got {enc[field]}.")
   return ConvNet(tuple(int(w) for w in enc.widths), enc.blocks, enc.posemb,
-                 jnp.dtype(model.dtype))
+                 jnp.dtype(model.dtype), head_units=enc.head_units)
 
 
-SPEC = EncoderSpec(build=build, fields=("widths", "blocks", "posemb"))
+SPEC = EncoderSpec(build=build, fields=("widths", "blocks", "head_units", "posemb"))

@@ -26,6 +26,15 @@ def test_parameter_count_follows_the_layers():
   assert sum(x.size for x in jax.tree.leaves(params)) == expected
 
 
+def test_head_units_add_units_to_the_last_stage_only():
+  """(8, 16) with blocks=0 and head_units=2 has the parameters of two 16-channel units more."""
+  base = _init(convnet.ConvNet((8, 16), 0))["params"]
+  head = _init(convnet.ConvNet((8, 16), 0, head_units=2))["params"]
+  assert set(head) - set(base) == {"stage_1_unit_0", "stage_1_unit_1"}
+  extra = sum(x.size for x in jax.tree.leaves(head)) - sum(x.size for x in jax.tree.leaves(base))
+  assert extra == 2 * 2 * (9 * 16 * 16 + 2 * 16)
+
+
 def test_tokens_are_the_last_feature_map_and_units_start_as_the_identity():
   images = jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 32, 3))
   deep, shallow = convnet.ConvNet((8, 16), 1), convnet.ConvNet((8, 16), 0)
@@ -73,6 +82,7 @@ def test_the_captioner_reads_it_from_the_registry():
 @pytest.mark.parametrize("field,value,message", [
     ("widths", (), "model.encoder.widths must be a non-empty tuple"),
     ("blocks", -1, "model.encoder.blocks must be >= 0"),
+    ("head_units", -2, "model.encoder.head_units must be >= 0"),
     ("posemb", "rope", "model.encoder.posemb must be one of"),
 ])
 def test_bad_fields_are_one_config_error(field, value, message):
