@@ -5,6 +5,7 @@ from a finished demo run's weights and trained on its data (docs/scst.md):
     python -m capflax.main --config=configs/demo_scst.py --workdir=W2 --config.init_from_workdir=W1
 
 Sized for at most 5 minutes on a 2-core CPU, compilation and the final evaluation included.
+`configs/demo_scst.py:scenes` follows `configs/demo.py:scenes` in the same way.
 """
 
 import ml_collections
@@ -12,8 +13,11 @@ import ml_collections
 from configs import demo
 
 
-def get_config() -> ml_collections.ConfigDict:
-  c = demo.get_config()
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  """variant: the configs/demo.py variant of the parent run ('' or 'scenes')."""
+  if variant not in ("", "scenes"):
+    raise ValueError(f"configs/demo_scst.py: unknown variant {variant!r} (available: 'scenes').")
+  c = demo.get_config(variant)
   c.data.captions_per_image = "one"  # An epoch is every image once: the samples are the captions.
   c.train.update(objective="scst", batch_size=32, num_steps=200, log_every=25, eval_every=200,
                  checkpoint_every=200)

@@ -21,9 +21,11 @@ def _with(**flat):
 
 
 def test_shipped_configs_pass():
-  for config in (demo.get_config(), demo.get_config("tiny"), base.get_config()):
+  for config in (demo.get_config(), demo.get_config("tiny"), demo.get_config("scenes"),
+                 base.get_config()):
     config_check.check(config)
-  for config in (demo_scst.get_config(), base_scst.get_config()):  # They fine-tune a run:
+  for config in (demo_scst.get_config(), demo_scst.get_config("scenes"),
+                 base_scst.get_config()):  # They fine-tune a run:
     with pytest.raises(ConfigError, match=r"^config.init_from_workdir is empty, "
                        r"but train.objective='scst' fine-tunes a trained captioner"):
       config_check.check(config)

@@ -10,7 +10,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from capflax import sweep, train
+from capflax import config_check, sweep, train
 from configs import demo, from_record
 from tests.conftest import REPO
 
@@ -263,3 +263,19 @@ def test_cpu_isoflop_sweep_has_three_budgets_by_four_sizes():
   assert len(budgets) >= 3 and len(widths) >= 4
   assert len(s.points) == len(budgets) * len(widths) * len({p.overrides["seed"] for p in s.points})
   assert all(s.config(p).data.dir == "" for p in s.points)  # The built-in data.
+
+
+def test_cpu_sweep_keeps_the_model_it_was_measured_with():
+  """docs/scaling.md's CPU sweep: the conv-stem ViT at 64 px on 4,000 scenes, whatever the
+  demo's variants become."""
+  s = sweep.load("configs/scaling/cpu.py")
+  assert len(s.points) == 6
+  for point in s.points:
+    config = s.config(point)
+    config_check.check(config)
+    enc = config.model.encoder
+    assert (enc.name, enc.stem, enc.posemb, enc.width) == (
+        "vit", "conv", "sincos2d", config.model.decoder.width)
+    assert (config.data.synthetic_set, config.data.synthetic_images, config.data.image_size,
+            config.data.max_len, config.optim.lr, config.train.num_steps) == (
+                "scenes", 4000, 64, 36, 1e-3, 800)
