@@ -14,9 +14,7 @@ from configs import demo
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  """variant: the configs/demo.py variant of the parent run ('' or 'scenes')."""
-  if variant not in ("", "scenes"):
-    raise ValueError(f"configs/demo_scst.py: unknown variant {variant!r} (available: 'scenes').")
+  """variant: the configs/demo.py variant of the parent run ('', 'scenes' or 'tiny')."""
   c = demo.get_config(variant)
   c.data.captions_per_image = "one"  # An epoch is every image once: the samples are the captions.
   c.train.update(objective="scst", batch_size=32, num_steps=200, log_every=25, eval_every=200,

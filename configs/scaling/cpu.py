@@ -4,13 +4,12 @@
 
 configs/demo.py's ViT (with a convolutional stem, at 64 px) + decoder at four widths (encoder
 and decoder together, MLP 4x the width, one head per 32 channels), each for the same number
-of steps on the same data,
-then the width-64 model on 3% and 10% of the train images. Every point generates the data
-into its own workdir (4,000 images: seconds), so its record reruns it alone; with the scene
-truth, the report also plots whole-object recall. Measured on a 2-core machine with another
-run beside it (docs/scaling.md): 49 min in all, 2.9 min (width 16) to 18 min (width 128) a
-point; val loss 1.84, 1.43, 1.05, 0.80 and test CIDEr-D 0.22, 0.14, 0.66, 1.29 from width
-16 to 128; whole-object recall 0.000 to 0.059.
+of steps on the same data, then the width-64 model on 3% and 10% of the train images. Every
+point generates the data into its own workdir (4,000 images: seconds), so its record reruns
+it alone; with the scene truth, the report also plots whole-object recall. Measured on a
+2-core machine with another run beside it (docs/scaling.md): 49 min in all, 2.9 min (width
+16) to 18 min (width 128) a point; val loss 1.84, 1.43, 1.05, 0.80 and test CIDEr-D 0.22,
+0.14, 0.66, 1.29 from width 16 to 128; whole-object recall 0.000 to 0.059.
 """
 
 import ml_collections
